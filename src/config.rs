@@ -1,0 +1,194 @@
+//! Every setting: its flag, its environment variable and its default, read in
+//! one place (flags over environment) and handed down as values.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use http::HeaderValue;
+
+use crate::protocol::range::RangeLimits;
+use crate::service::ServiceSettings;
+use crate::transport::local::LocalSettings;
+
+/// Default cap on the answer to an open-ended range (`bytes=N-`): 5 MiB, under
+/// the 6 MB that a Lambda streamed response sends at full speed before it is
+/// throttled to about 2 MB/s, so each of a player's requests stays fast.
+pub const DEFAULT_RANGE_CHUNK_BYTES: u64 = 5 * 1024 * 1024;
+
+/// Streams images, audio and video over HTTP with exact Range and conditional
+/// semantics.
+#[derive(Parser, Debug)]
+#[command(
+    name = "media-streamer",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// With no subcommand, `serve` runs with these settings.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+impl Cli {
+    /// The serve settings, whether given after `serve` or with no subcommand.
+    pub fn into_serve_args(self) -> ServeArgs {
+        match self.command {
+            Some(Command::Serve(args)) => args,
+            None => self.serve,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve media over HTTP on this machine (the default).
+    Serve(ServeArgs),
+}
+
+/// Settings of the local server.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Directory whose files are served.
+    #[arg(long, env = "MEDIA_DIR", default_value = "sample-media")]
+    pub dir: PathBuf,
+
+    /// Address to listen on.
+    #[arg(long, env = "MEDIA_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Seconds a client may take to send a request head before the connection
+    /// is closed.
+    #[arg(long, env = "MEDIA_HEADER_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
+
+    #[command(flatten)]
+    pub service: ServiceArgs,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// Settings of the request pipeline, the same in every mode.
+#[derive(Args, Debug, Clone)]
+pub struct ServiceArgs {
+    /// Most bytes sent for an open-ended range (`bytes=N-`); closed ranges are
+    /// always served whole.
+    #[arg(long, env = "MEDIA_RANGE_CHUNK_BYTES", default_value_t = DEFAULT_RANGE_CHUNK_BYTES,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub range_chunk_bytes: u64,
+
+    /// Most ranges honoured in one Range header; more and the header is ignored.
+    #[arg(long, env = "MEDIA_MAX_RANGES", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub max_ranges: u64,
+
+    /// Cache-Control sent with media that has none of its own.
+    #[arg(
+        long,
+        env = "MEDIA_CACHE_CONTROL",
+        default_value = "public, max-age=3600"
+    )]
+    pub cache_control: String,
+}
+
+/// Log settings. The level comes from `RUST_LOG` (default `info`).
+#[derive(Args, Debug, Clone)]
+pub struct LogArgs {
+    /// Log line format.
+    #[arg(long, env = "MEDIA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A setting with a value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("MEDIA_CACHE_CONTROL / --cache-control is not a valid header value: {0:?}")]
+    CacheControl(String),
+}
+
+impl ServiceArgs {
+    pub fn settings(&self) -> Result<ServiceSettings, ConfigError> {
+        let cache_control = HeaderValue::from_str(&self.cache_control)
+            .map_err(|_| ConfigError::CacheControl(self.cache_control.clone()))?;
+        Ok(ServiceSettings {
+            limits: RangeLimits {
+                open_ended_cap: self.range_chunk_bytes,
+                max_ranges: self.max_ranges as usize,
+            },
+            cache_control,
+        })
+    }
+}
+
+impl ServeArgs {
+    pub fn local_settings(&self) -> LocalSettings {
+        LocalSettings {
+            header_read_timeout: Duration::from_secs(self.header_timeout_secs),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> ServeArgs {
+        Cli::try_parse_from(args).unwrap().into_serve_args()
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let default = parse(&["media-streamer"]);
+        assert_eq!(default.dir, PathBuf::from("sample-media"));
+        assert_eq!(default.addr, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(default.header_timeout_secs, 10);
+        assert_eq!(default.service.range_chunk_bytes, 5 * 1024 * 1024);
+        assert_eq!(default.service.max_ranges, 16);
+        assert_eq!(default.service.cache_control, "public, max-age=3600");
+        assert_eq!(default.log.log_format, LogFormat::Text);
+
+        let serve = parse(&[
+            "media-streamer",
+            "serve",
+            "--dir",
+            "/m",
+            "--addr",
+            "0.0.0.0:80",
+            "--range-chunk-bytes",
+            "7",
+        ]);
+        assert_eq!(serve.dir, PathBuf::from("/m"));
+        assert_eq!(serve.addr, "0.0.0.0:80".parse().unwrap());
+        assert_eq!(serve.service.settings().unwrap().limits.open_ended_cap, 7);
+
+        let top = parse(&["media-streamer", "--dir", "/n"]);
+        assert_eq!(top.dir, PathBuf::from("/n"));
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        for args in [
+            &["media-streamer", "--range-chunk-bytes", "0"][..],
+            &["media-streamer", "--addr", "nowhere"],
+            &["media-streamer", "--max-ranges", "0"],
+            &["media-streamer", "--log-format", "xml"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+        let mut args = parse(&["media-streamer"]).service;
+        args.cache_control = "bad\nvalue".into();
+        assert!(args.settings().is_err());
+    }
+}

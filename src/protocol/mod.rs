@@ -1,0 +1,10 @@
+//! Pure HTTP rules: no I/O, values in and values out, each rule naming the RFC
+//! section it implements.
+
+pub mod conditional;
+pub mod headers;
+pub mod key;
+pub mod media_type;
+pub mod multipart;
+pub mod plan;
+pub mod range;

@@ -1,0 +1,192 @@
+//! The whole decision for a GET or HEAD, top to bottom in the order of RFC 9110
+//! §13.2.2: preconditions, then If-Range, then ranges.
+
+use http::header::{self, HeaderMap};
+
+use super::conditional::{evaluate, PreconditionOutcome, Preconditions, Validators};
+use super::range::{
+    parse_range_header, plan_ranges, RangeIgnored, RangeLimits, RangeSpec, Selection,
+};
+
+/// The methods that read a representation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMethod {
+    Get,
+    Head,
+}
+
+impl ReadMethod {
+    /// `None` for any method other than GET and HEAD (a 405).
+    pub fn from_method(method: &http::Method) -> Option<Self> {
+        match *method {
+            http::Method::GET => Some(ReadMethod::Get),
+            http::Method::HEAD => Some(ReadMethod::Head),
+            _ => None,
+        }
+    }
+}
+
+/// What a request asks of a representation, parsed once from its head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadRequest {
+    pub method: ReadMethod,
+    pub preconditions: Preconditions,
+    /// `None` without a Range header; `Some(Err(_))` for one that is ignored.
+    pub range: Option<Result<Vec<RangeSpec>, RangeIgnored>>,
+    pub limits: RangeLimits,
+}
+
+impl ReadRequest {
+    /// Reads the conditional and Range fields. A HEAD is planned like a GET so
+    /// that it answers the same header fields (RFC 9110 §9.3.2).
+    pub fn from_headers(method: ReadMethod, headers: &HeaderMap, limits: RangeLimits) -> Self {
+        let mut ranges = headers.get_all(header::RANGE).iter();
+        let range = match (ranges.next(), ranges.next()) {
+            (None, _) => None,
+            (Some(value), None) => Some(
+                value
+                    .to_str()
+                    .map_err(|_| RangeIgnored::InvalidSyntax)
+                    .and_then(|v| parse_range_header(v, &limits)),
+            ),
+            // Range is a singleton field; two of them are not one valid value.
+            (Some(_), Some(_)) => Some(Err(RangeIgnored::InvalidSyntax)),
+        };
+        ReadRequest {
+            method,
+            preconditions: Preconditions::from_headers(headers),
+            range,
+            limits,
+        }
+    }
+
+    /// The Range specs to honour if preconditions and If-Range allow it.
+    pub fn range_specs(&self) -> Option<&[RangeSpec]> {
+        match &self.range {
+            Some(Ok(specs)) => Some(specs),
+            _ => None,
+        }
+    }
+}
+
+/// What to answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// 304 with validators and no body.
+    NotModified,
+    /// 412.
+    PreconditionFailed,
+    /// 416 with `Content-Range: bytes */size`.
+    RangeNotSatisfiable,
+    /// 200 or 206 with these bytes.
+    Send(Selection),
+}
+
+/// Decides the answer for a representation with these validators and size.
+pub fn decide(request: &ReadRequest, validators: &Validators, size: u64) -> Decision {
+    let honour_range = match evaluate(&request.preconditions, validators) {
+        PreconditionOutcome::Failed => return Decision::PreconditionFailed,
+        PreconditionOutcome::NotModified => return Decision::NotModified,
+        PreconditionOutcome::Proceed { honour_range } => honour_range,
+    };
+    let specs = match request.range_specs() {
+        Some(specs) if honour_range => specs,
+        _ => return Decision::Send(Selection::Whole),
+    };
+    match plan_ranges(specs, size, &request.limits) {
+        Ok(selection) => Decision::Send(selection),
+        Err(_) => Decision::RangeNotSatisfiable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::conditional::EntityTag;
+    use crate::protocol::range::ByteRange;
+    use http::HeaderValue;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    const LIMITS: RangeLimits = RangeLimits {
+        open_ended_cap: 100,
+        max_ranges: 8,
+    };
+
+    fn r(first: u64, last: u64) -> ByteRange {
+        ByteRange { first, last }
+    }
+
+    #[test]
+    fn decides_in_order() {
+        use Decision::*;
+        use Selection::*;
+        let validators = Validators {
+            etag: EntityTag::strong("v1").unwrap(),
+            last_modified: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+        };
+        let size = 1000;
+        let cases: &[(&[(&str, &str)], Decision)] = &[
+            (&[], Send(Whole)),
+            (&[("range", "bytes=0-1")], Send(Single(r(0, 1)))),
+            (&[("range", "bytes=0-")], Send(Single(r(0, 99)))),
+            (
+                &[("range", "bytes=0-1,5-6")],
+                Send(Multi(vec![r(0, 1), r(5, 6)])),
+            ),
+            (&[("range", "bytes=5000-")], RangeNotSatisfiable),
+            (&[("range", "pages=1-2")], Send(Whole)),
+            (&[("range", "bytes=2-1")], Send(Whole)),
+            (
+                &[("range", "bytes=0-1"), ("range", "bytes=2-3")],
+                Send(Whole),
+            ),
+            (
+                &[("range", "bytes=0-1"), ("if-range", "\"v1\"")],
+                Send(Single(r(0, 1))),
+            ),
+            (
+                &[("range", "bytes=0-1"), ("if-range", "\"v0\"")],
+                Send(Whole),
+            ),
+            (
+                &[("range", "bytes=5000-"), ("if-range", "\"v0\"")],
+                Send(Whole),
+            ),
+            (&[("if-range", "\"v1\"")], Send(Whole)),
+            (
+                &[("range", "bytes=0-1"), ("if-none-match", "\"v1\"")],
+                NotModified,
+            ),
+            (
+                &[("range", "bytes=0-1"), ("if-match", "\"v0\"")],
+                PreconditionFailed,
+            ),
+            (
+                &[("range", "bytes=5000-"), ("if-match", "\"v0\"")],
+                PreconditionFailed,
+            ),
+        ];
+        for (fields, expected) in cases {
+            let mut headers = HeaderMap::new();
+            for (name, value) in *fields {
+                headers.append(*name, HeaderValue::from_str(value).unwrap());
+            }
+            let request = ReadRequest::from_headers(ReadMethod::Get, &headers, LIMITS);
+            assert_eq!(&decide(&request, &validators, size), expected, "{fields:?}");
+        }
+    }
+
+    #[test]
+    fn reads_only_get_and_head() {
+        assert_eq!(
+            ReadMethod::from_method(&http::Method::GET),
+            Some(ReadMethod::Get)
+        );
+        assert_eq!(
+            ReadMethod::from_method(&http::Method::HEAD),
+            Some(ReadMethod::Head)
+        );
+        assert_eq!(ReadMethod::from_method(&http::Method::POST), None);
+        assert_eq!(ReadMethod::from_method(&http::Method::OPTIONS), None);
+    }
+}

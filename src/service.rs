@@ -1,0 +1,211 @@
+//! The request pipeline both transports share: path → key → preconditions →
+//! range plan → source read → streaming response.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt};
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+
+use crate::body::{AccessRecord, ResponseBody};
+use crate::protocol::headers::{self as heads, Head};
+use crate::protocol::key::{parse_target, KeyError, Target};
+use crate::protocol::multipart::{new_boundary, MultipartLayout};
+use crate::protocol::plan::{ReadMethod, ReadRequest};
+use crate::protocol::range::{RangeLimits, Selection};
+use crate::source::{BodyStream, Opened, Source, SourceError};
+
+/// Settings of the pipeline, from configuration.
+#[derive(Clone, Debug)]
+pub struct ServiceSettings {
+    pub limits: RangeLimits,
+    /// Cache-Control for objects that carry none of their own.
+    pub cache_control: HeaderValue,
+}
+
+/// The media service: a `tower::Service` from any `http::Request` to a
+/// `Response<ResponseBody>`. Cheap to clone.
+#[derive(Clone)]
+pub struct MediaService {
+    source: Arc<dyn Source>,
+    settings: Arc<ServiceSettings>,
+}
+
+impl MediaService {
+    pub fn new(source: Arc<dyn Source>, settings: ServiceSettings) -> Self {
+        MediaService {
+            source,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// Answers one request head; the request body is never read.
+    pub async fn respond(&self, request: http::request::Parts) -> Response<ResponseBody> {
+        let started = Instant::now();
+        let (response, key) = self.answer(&request).await;
+        let range = response
+            .headers()
+            .get(header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned();
+        let record = AccessRecord::new(
+            request.method.clone(),
+            key.unwrap_or_else(|| request.uri.path().to_owned()),
+            response.status().as_u16(),
+            range,
+            started,
+        );
+        response.map(|body| body.with_access_record(record))
+    }
+
+    /// The decision, top to bottom; also returns the decoded key for the log.
+    async fn answer(
+        &self,
+        request: &http::request::Parts,
+    ) -> (Response<ResponseBody>, Option<String>) {
+        let Some(method) = ReadMethod::from_method(&request.method) else {
+            return (fixed(heads::method_not_allowed(), false), None);
+        };
+        let is_head = method == ReadMethod::Head;
+        let key = match parse_target(request.uri.path()) {
+            Ok(Target::Object(key)) => key,
+            Ok(Target::Directory(_)) => {
+                return (fixed(heads::error(StatusCode::NOT_FOUND), is_head), None)
+            }
+            Err(e) => return (fixed(heads::error(key_error_status(e)), is_head), None),
+        };
+        let read = ReadRequest::from_headers(method, &request.headers, self.settings.limits);
+        let response = match self.source.open(&key, &read).await {
+            Ok(opened) => self.content(opened, is_head),
+            Err(e) => {
+                let status = source_error_status(&e);
+                if status.is_server_error() {
+                    tracing::error!(key = %key, error = %e, "source failed");
+                }
+                fixed(heads::error(status), is_head)
+            }
+        };
+        (response, Some(key.to_string()))
+    }
+
+    fn content(&self, opened: Opened, is_head: bool) -> Response<ResponseBody> {
+        let cache_control = &self.settings.cache_control;
+        match opened {
+            Opened::NotModified(meta) => head_only(heads::not_modified(&meta, cache_control)),
+            Opened::PreconditionFailed(meta) => fixed(heads::precondition_failed(&meta), is_head),
+            Opened::RangeNotSatisfiable { size } => {
+                fixed(heads::range_not_satisfiable(size), is_head)
+            }
+            Opened::Content {
+                meta,
+                selection,
+                bodies,
+            } => {
+                let (head, length, bodies) = match &selection {
+                    Selection::Whole => (heads::whole(&meta, cache_control), meta.size, bodies),
+                    Selection::Single(range) => (
+                        heads::single_range(&meta, range, cache_control),
+                        range.len(),
+                        bodies,
+                    ),
+                    Selection::Multi(ranges) => {
+                        let layout = MultipartLayout::new(
+                            &new_boundary(),
+                            &meta.content_type,
+                            meta.size,
+                            ranges,
+                        );
+                        let head = heads::multi_range(&meta, &layout, cache_control);
+                        (head, layout.content_length(), frame_parts(&layout, bodies))
+                    }
+                };
+                let body = if is_head || bodies.is_empty() {
+                    ResponseBody::empty()
+                } else {
+                    ResponseBody::stream(Box::pin(stream::iter(bodies).flatten()), length)
+                };
+                with_head(head, body)
+            }
+        }
+    }
+}
+
+/// Interleaves the multipart framing with the parts' bytes.
+fn frame_parts(layout: &MultipartLayout, parts: Vec<BodyStream>) -> Vec<BodyStream> {
+    if parts.is_empty() {
+        return parts; // HEAD
+    }
+    let mut pieces: Vec<BodyStream> = Vec::with_capacity(2 * parts.len() + 1);
+    for (head, part) in layout.part_heads().iter().zip(parts) {
+        pieces.push(once(head.clone()));
+        pieces.push(part);
+    }
+    pieces.push(once(layout.closing()));
+    pieces
+}
+
+fn once(bytes: Bytes) -> BodyStream {
+    Box::pin(stream::once(async move { Ok::<_, SourceError>(bytes) }))
+}
+
+fn with_head(head: Head, body: ResponseBody) -> Response<ResponseBody> {
+    let mut response = Response::new(body);
+    *response.status_mut() = head.status;
+    *response.headers_mut() = head.headers;
+    response
+}
+
+fn head_only(head: Head) -> Response<ResponseBody> {
+    with_head(head, ResponseBody::empty())
+}
+
+/// A response with a small fixed body (left out for HEAD, headers kept).
+fn fixed((head, body): (Head, Bytes), is_head: bool) -> Response<ResponseBody> {
+    let body = if is_head {
+        ResponseBody::empty()
+    } else {
+        ResponseBody::full(body)
+    };
+    with_head(head, body)
+}
+
+/// The one place where a path's refusal becomes a status.
+fn key_error_status(e: KeyError) -> StatusCode {
+    match e {
+        KeyError::TooLong => StatusCode::URI_TOO_LONG,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// The one place where a source's failure becomes a status.
+fn source_error_status(e: &SourceError) -> StatusCode {
+    match e {
+        SourceError::NotFound => StatusCode::NOT_FOUND,
+        SourceError::Forbidden => StatusCode::FORBIDDEN,
+        SourceError::Changed => StatusCode::SERVICE_UNAVAILABLE,
+        SourceError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl<B> tower::Service<Request<B>> for MediaService {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let (parts, _body) = request.into_parts();
+        let service = self.clone();
+        Box::pin(async move { Ok(service.respond(parts).await) })
+    }
+}

@@ -1,0 +1,162 @@
+//! Objects from a directory on the local file system (the bundled media).
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::{BodyStream, ObjectMeta, Opened, Source, SourceError};
+use crate::protocol::conditional::{EntityTag, Validators};
+use crate::protocol::key::ObjectKey;
+use crate::protocol::media_type::content_type_for;
+use crate::protocol::plan::{decide, ReadRequest};
+use crate::protocol::range::ByteRange;
+
+/// Bytes read from disk per step: large enough that the per-read cost is small
+/// against the copy, small enough that a slow client pins little memory.
+pub const READ_CHUNK_BYTES: usize = 128 * 1024;
+
+/// Serves the regular files under a root directory. Names starting with `.` are
+/// not served, and a symbolic link is followed only when its target lies under
+/// the root.
+#[derive(Debug, Clone)]
+pub struct DirSource {
+    root: PathBuf,
+}
+
+impl DirSource {
+    /// Opens `root`, which must be a directory.
+    pub fn new(root: impl AsRef<Path>) -> io::Result<Self> {
+        let root = std::fs::canonicalize(root.as_ref()).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("media directory {}: {e}", root.as_ref().display()),
+            )
+        })?;
+        if !root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("media directory {} is not a directory", root.display()),
+            ));
+        }
+        Ok(DirSource { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path_of(&self, key: &ObjectKey) -> Result<PathBuf, SourceError> {
+        let mut path = self.root.clone();
+        for segment in key.segments() {
+            if segment.starts_with('.') {
+                return Err(SourceError::NotFound);
+            }
+            path.push(segment);
+        }
+        Ok(path)
+    }
+}
+
+#[async_trait]
+impl Source for DirSource {
+    async fn open(&self, key: &ObjectKey, request: &ReadRequest) -> Result<Opened, SourceError> {
+        let path = self.path_of(key)?;
+        let root = self.root.clone();
+        let (file, meta) = tokio::task::spawn_blocking(move || open_within(&root, &path))
+            .await
+            .map_err(|e| SourceError::Io(io::Error::other(e)))??;
+        let decision = decide(request, &meta.validators, meta.size);
+        let file = Arc::new(file);
+        Ok(Opened::from_decision(decision, meta, request, |range| {
+            read_range(Arc::clone(&file), range)
+        }))
+    }
+}
+
+/// Opens `path` if it is a regular file that really lies under `root` (after
+/// following links), and describes it from the same open file, so the bytes
+/// sent are those the validators describe.
+fn open_within(root: &Path, path: &Path) -> Result<(File, ObjectMeta), SourceError> {
+    let real = std::fs::canonicalize(path).map_err(from_io)?;
+    if !real.starts_with(root) {
+        tracing::warn!(path = %path.display(), "refused a link that leaves the media directory");
+        return Err(SourceError::NotFound);
+    }
+    let file = File::open(&real).map_err(from_io)?;
+    let md = file.metadata().map_err(from_io)?;
+    if !md.is_file() {
+        return Err(SourceError::NotFound);
+    }
+    let name = real.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let meta = ObjectMeta {
+        size: md.len(),
+        validators: Validators {
+            etag: file_etag(&md),
+            last_modified: md.modified().ok(),
+        },
+        content_type: content_type_for(name),
+        cache_control: None,
+    };
+    Ok((file, meta))
+}
+
+/// A strong ETag from the size and the modification time in nanoseconds.
+///
+/// The inode is left out on purpose: every Lambda execution environment
+/// unpacks the bundled media anew, so inodes differ between instances while
+/// size and mtime do not, and a validator that changed from one instance to the
+/// next would break If-Range and revalidation. Changing this format is a
+/// cache-busting event.
+fn file_etag(md: &std::fs::Metadata) -> EntityTag {
+    let nanos = md
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    EntityTag::strong(&format!("{:x}-{:x}", md.len(), nanos)).expect("hex digits and '-' are etagc")
+}
+
+fn from_io(e: io::Error) -> SourceError {
+    match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => SourceError::NotFound,
+        io::ErrorKind::PermissionDenied => SourceError::Forbidden,
+        _ if matches!(e.raw_os_error(), Some(libc::ENAMETOOLONG | libc::ELOOP)) => {
+            SourceError::NotFound
+        }
+        _ => SourceError::Io(e),
+    }
+}
+
+/// Streams `range` of `file` in [`READ_CHUNK_BYTES`] steps, one blocking read
+/// each. A file that ends early (truncated under us) is an error, so the
+/// response is aborted rather than cut short silently.
+fn read_range(file: Arc<File>, range: ByteRange) -> BodyStream {
+    let state = (file, range.first, range.len());
+    Box::pin(futures_util::stream::try_unfold(
+        state,
+        |(file, offset, remaining)| async move {
+            if remaining == 0 {
+                return Ok(None);
+            }
+            let want = remaining.min(READ_CHUNK_BYTES as u64) as usize;
+            let (file, chunk) = tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0u8; want];
+                let read = file.read_exact_at(&mut buf, offset);
+                (file, read.map(|()| Bytes::from(buf)))
+            })
+            .await
+            .map_err(|e| SourceError::Io(io::Error::other(e)))?;
+            let chunk = chunk?;
+            Ok(Some((
+                chunk,
+                (file, offset + want as u64, remaining - want as u64),
+            )))
+        },
+    ))
+}

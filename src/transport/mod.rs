@@ -1,0 +1,3 @@
+//! Thin adapters from a network to [`crate::service::MediaService`].
+
+pub mod local;
