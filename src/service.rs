@@ -48,16 +48,21 @@ impl MediaService {
     /// Answers one request head; the request body is never read.
     pub async fn respond(&self, request: http::request::Parts) -> Response<ResponseBody> {
         let started = Instant::now();
-        let (response, key) = self.answer(&request).await;
-        let range = response
-            .headers()
-            .get(header::CONTENT_RANGE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-            .to_owned();
+        let mut response = self.answer(&request).await;
+        let note = response
+            .extensions_mut()
+            .remove::<LogNote>()
+            .unwrap_or_default();
+        let range = note
+            .ranges
+            .or_else(|| {
+                let value = response.headers().get(header::CONTENT_RANGE)?;
+                value.to_str().ok().map(str::to_owned)
+            })
+            .unwrap_or_else(|| "-".to_owned());
         let record = AccessRecord::new(
             request.method.clone(),
-            key.unwrap_or_else(|| request.uri.path().to_owned()),
+            note.key.unwrap_or_else(|| request.uri.path().to_owned()),
             response.status().as_u16(),
             range,
             started,
@@ -65,24 +70,19 @@ impl MediaService {
         response.map(|body| body.with_access_record(record))
     }
 
-    /// The decision, top to bottom; also returns the decoded key for the log.
-    async fn answer(
-        &self,
-        request: &http::request::Parts,
-    ) -> (Response<ResponseBody>, Option<String>) {
+    /// The decision, top to bottom.
+    async fn answer(&self, request: &http::request::Parts) -> Response<ResponseBody> {
         let Some(method) = ReadMethod::from_method(&request.method) else {
-            return (fixed(heads::method_not_allowed(), false), None);
+            return fixed(heads::method_not_allowed(), false);
         };
         let is_head = method == ReadMethod::Head;
         let key = match parse_target(request.uri.path()) {
             Ok(Target::Object(key)) => key,
-            Ok(Target::Directory(_)) => {
-                return (fixed(heads::error(StatusCode::NOT_FOUND), is_head), None)
-            }
-            Err(e) => return (fixed(heads::error(key_error_status(e)), is_head), None),
+            Ok(Target::Directory(_)) => return fixed(heads::error(StatusCode::NOT_FOUND), is_head),
+            Err(e) => return fixed(heads::error(key_error_status(e)), is_head),
         };
         let read = ReadRequest::from_headers(method, &request.headers, self.settings.limits);
-        let response = match self.source.open(&key, &read).await {
+        let mut response = match self.source.open(&key, &read).await {
             Ok(opened) => self.content(opened, is_head),
             Err(e) => {
                 let status = source_error_status(&e);
@@ -92,7 +92,9 @@ impl MediaService {
                 fixed(heads::error(status), is_head)
             }
         };
-        (response, Some(key.to_string()))
+        let note = response.extensions_mut().get_or_insert_default::<LogNote>();
+        note.key = Some(key.to_string());
+        response
     }
 
     fn content(&self, opened: Opened, is_head: bool) -> Response<ResponseBody> {
@@ -108,6 +110,7 @@ impl MediaService {
                 selection,
                 bodies,
             } => {
+                let mut note = LogNote::default();
                 let (head, length, bodies) = match &selection {
                     Selection::Whole => (heads::whole(&meta, cache_control), meta.size, bodies),
                     Selection::Single(range) => (
@@ -123,6 +126,8 @@ impl MediaService {
                             ranges,
                         );
                         let head = heads::multi_range(&meta, &layout, cache_control);
+                        let list: Vec<String> = ranges.iter().map(ToString::to_string).collect();
+                        note.ranges = Some(format!("bytes {}", list.join(",")));
                         (head, layout.content_length(), frame_parts(&layout, bodies))
                     }
                 };
@@ -131,10 +136,21 @@ impl MediaService {
                 } else {
                     ResponseBody::stream(Box::pin(stream::iter(bodies).flatten()), length)
                 };
-                with_head(head, body)
+                let mut response = with_head(head, body);
+                response.extensions_mut().insert(note);
+                response
             }
         }
     }
+}
+
+/// What the access log needs from the answer beyond its head: the decoded key
+/// and the ranges of a multipart answer. Travels in the response's extensions
+/// and is taken out before the response leaves the service.
+#[derive(Clone, Debug, Default)]
+struct LogNote {
+    key: Option<String>,
+    ranges: Option<String>,
 }
 
 /// Interleaves the multipart framing with the parts' bytes.

@@ -68,9 +68,11 @@ impl Source for DirSource {
     async fn open(&self, key: &ObjectKey, request: &ReadRequest) -> Result<Opened, SourceError> {
         let path = self.path_of(key)?;
         let root = self.root.clone();
-        let (file, meta) = tokio::task::spawn_blocking(move || open_within(&root, &path))
-            .await
-            .map_err(|e| SourceError::Io(io::Error::other(e)))??;
+        let content_type = content_type_for(key.file_name());
+        let (file, meta) =
+            tokio::task::spawn_blocking(move || open_within(&root, &path, content_type))
+                .await
+                .map_err(|e| SourceError::Io(io::Error::other(e)))??;
         let decision = decide(request, &meta.validators, meta.size);
         let file = Arc::new(file);
         Ok(Opened::from_decision(decision, meta, request, |range| {
@@ -81,8 +83,13 @@ impl Source for DirSource {
 
 /// Opens `path` if it is a regular file that really lies under `root` (after
 /// following links), and describes it from the same open file, so the bytes
-/// sent are those the validators describe.
-fn open_within(root: &Path, path: &Path) -> Result<(File, ObjectMeta), SourceError> {
+/// sent are those the validators describe. The type comes from the name asked
+/// for, not from a link's target.
+fn open_within(
+    root: &Path,
+    path: &Path,
+    content_type: String,
+) -> Result<(File, ObjectMeta), SourceError> {
     let real = std::fs::canonicalize(path).map_err(from_io)?;
     if !real.starts_with(root) {
         tracing::warn!(path = %path.display(), "refused a link that leaves the media directory");
@@ -93,14 +100,13 @@ fn open_within(root: &Path, path: &Path) -> Result<(File, ObjectMeta), SourceErr
     if !md.is_file() {
         return Err(SourceError::NotFound);
     }
-    let name = real.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let meta = ObjectMeta {
         size: md.len(),
         validators: Validators {
             etag: file_etag(&md),
             last_modified: md.modified().ok(),
         },
-        content_type: content_type_for(name),
+        content_type,
         cache_control: None,
     };
     Ok((file, meta))

@@ -1,0 +1,125 @@
+//! The local server over a real socket: the whole table, then connection
+//! behaviour.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::client::{exchange, parse_response, split_response};
+use crate::fixture::{default_local, pattern, Fixture, TestServer};
+use crate::table::{self, Framing};
+use media_streamer::transport::local::LocalSettings;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_the_whole_table() {
+    let fixture = Fixture::new();
+    let server = TestServer::start(&fixture.root, default_local()).await;
+    let cases = table::cases(&fixture);
+    assert!(cases.len() >= 90, "the table has {} cases", cases.len());
+    table::run(server.addr, &cases, Framing::Exact).await;
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_backslash_and_nul_never_reach_the_source() {
+    let fixture = Fixture::new();
+    let server = TestServer::start(&fixture.root, default_local()).await;
+    for target in ["/..\\outside\\secret.bin", "/bytes.bin\0.mp4", "/a b"] {
+        let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let raw = exchange(server.addr, request.as_bytes()).await;
+        let response = parse_response(&raw, false).expect("an HTTP answer");
+        assert_eq!(response.status, 400, "{target:?}");
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeps_connections_alive() {
+    let fixture = Fixture::new();
+    let server = TestServer::start(&fixture.root, default_local()).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let first = "GET /bytes.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\n\r\n";
+    let second =
+        "GET /bytes.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=2-3\r\nConnection: close\r\n\r\n";
+    stream.write_all(first.as_bytes()).await.unwrap();
+    // The second request goes on the same connection after the first answer.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    while split_response(&raw, false).is_none_or(|(r, _)| !r.complete) {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "connection closed after the first response");
+        raw.extend_from_slice(&buf[..n]);
+    }
+    stream.write_all(second.as_bytes()).await.unwrap();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let data = pattern(10_000, 0);
+    let (one, rest) = split_response(&raw, false).unwrap();
+    let (two, rest) = split_response(rest, false).unwrap();
+    assert_eq!((one.status, one.body.as_slice()), (206, &data[0..2]));
+    assert_eq!((two.status, two.body.as_slice()), (206, &data[2..4]));
+    assert!(rest.is_empty());
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closes_connections_that_stall_in_the_head() {
+    let fixture = Fixture::new();
+    let timeout = Duration::from_secs(1);
+    let server = TestServer::start(
+        &fixture.root,
+        LocalSettings {
+            header_read_timeout: timeout,
+        },
+    )
+    .await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /bytes.bin HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest))
+        .await
+        .expect("the server closed the stalled connection")
+        .ok();
+    let waited = started.elapsed();
+    assert!(
+        waited >= timeout - Duration::from_millis(100),
+        "closed after {waited:?}"
+    );
+    assert!(waited < timeout * 4, "closed only after {waited:?}");
+    assert!(!String::from_utf8_lossy(&rest).contains("200 OK"));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_open_responses_finish() {
+    let fixture = Fixture::new();
+    let big = pattern(8 * 1024 * 1024, 3);
+    std::fs::write(fixture.root.join("big.bin"), &big).unwrap();
+    let server = TestServer::start(&fixture.root, default_local()).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = vec![0u8; 1024];
+    let n = stream.read(&mut raw).await.unwrap();
+    raw.truncate(n);
+    // Shut down while the body is still being sent; the server must finish it.
+    let addr = server.addr;
+    let stopping = tokio::spawn(server.stop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+    stream.read_to_end(&mut raw).await.unwrap();
+    let response = parse_response(&raw, false).unwrap();
+    assert_eq!(response.status, 200);
+    assert!(response.complete);
+    assert!(response.body == big);
+    stopping.await.unwrap().unwrap();
+}
