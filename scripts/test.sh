@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project, installing first what the tests
+# need. Safe to run again: each install step is skipped when already done.
+# Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain components"
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^${component}"; then
+    rustup component add "$component"
+  fi
+done
+
+step "format"
+cargo fmt --all -- --check
+
+step "lint"
+cargo clippy --all-targets -- -D warnings
+
+step "tests"
+cargo test --all-targets
