@@ -14,6 +14,12 @@ for component in rustfmt clippy; do
   fi
 done
 
+step "cargo-lambda (Lambda runtime emulator, from PyPI)"
+if ! cargo lambda --version >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check cargo-lambda
+fi
+cargo lambda --version
+
 step "format"
 cargo fmt --all -- --check
 

@@ -17,6 +17,98 @@ use crate::transport::local::LocalSettings;
 /// throttled to about 2 MB/s, so each of a player's requests stays fast.
 pub const DEFAULT_RANGE_CHUNK_BYTES: u64 = 5 * 1024 * 1024;
 
+/// Where the bundled media is in Lambda mode: a Lambda layer's contents are
+/// unpacked under `/opt`, and the deployment ships `sample-media/` as a layer.
+pub const LAMBDA_MEDIA_DIR: &str = "/opt/sample-media";
+
+/// How the binary runs, decided once at start-up.
+#[derive(Debug)]
+pub enum Mode {
+    /// The local HTTP server.
+    Local(ServeArgs),
+    /// A Lambda function: `AWS_LAMBDA_RUNTIME_API` is set.
+    Lambda(LambdaArgs),
+}
+
+impl Mode {
+    /// Lambda mode when `AWS_LAMBDA_RUNTIME_API` is set (settings from the
+    /// environment only), otherwise the command line.
+    pub fn from_process() -> Self {
+        if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+            Mode::Lambda(LambdaArgs::parse_from(["media-streamer"]))
+        } else {
+            Mode::Local(Cli::parse().into_serve_args())
+        }
+    }
+
+    pub fn log_settings(&self) -> LogSettings {
+        let rust_log = std::env::var("RUST_LOG").ok();
+        match self {
+            Mode::Local(args) => LogSettings {
+                format: args.log.log_format,
+                filter: rust_log.unwrap_or_else(|| "info".to_owned()),
+                timestamps: true,
+            },
+            Mode::Lambda(args) => args.log_settings(rust_log),
+        }
+    }
+}
+
+/// Settings of the Lambda function, read from its environment.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "media-streamer")]
+pub struct LambdaArgs {
+    /// Directory whose files are served.
+    #[arg(long, env = "MEDIA_DIR", default_value = LAMBDA_MEDIA_DIR)]
+    pub dir: PathBuf,
+
+    #[command(flatten)]
+    pub service: ServiceArgs,
+
+    /// Lambda's log format setting: `JSON` or `Text`.
+    #[arg(long, env = "AWS_LAMBDA_LOG_FORMAT", default_value = "Text")]
+    pub lambda_log_format: String,
+
+    /// Lambda's log level setting (TRACE, DEBUG, INFO, WARN, ERROR, FATAL);
+    /// wins over `RUST_LOG`.
+    #[arg(long, env = "AWS_LAMBDA_LOG_LEVEL")]
+    pub lambda_log_level: Option<String>,
+}
+
+impl LambdaArgs {
+    fn log_settings(&self, rust_log: Option<String>) -> LogSettings {
+        let format = if self.lambda_log_format.eq_ignore_ascii_case("json") {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        };
+        let filter = match self
+            .lambda_log_level
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+        {
+            Some(level) if level == "fatal" => "error".to_owned(),
+            Some(level) => level,
+            None => rust_log.unwrap_or_else(|| "info".to_owned()),
+        };
+        LogSettings {
+            format,
+            filter,
+            // CloudWatch stamps every line itself.
+            timestamps: false,
+        }
+    }
+}
+
+/// How to log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive such as `info` or `media_streamer=debug`.
+    pub filter: String,
+    pub timestamps: bool,
+}
+
 /// Streams images, audio and video over HTTP with exact Range and conditional
 /// semantics.
 #[derive(Parser, Debug)]
@@ -175,6 +267,42 @@ mod tests {
 
         let top = parse(&["media-streamer", "--dir", "/n"]);
         assert_eq!(top.dir, PathBuf::from("/n"));
+    }
+
+    #[test]
+    fn lambda_log_settings() {
+        let args = |format: &str, level: Option<&str>| LambdaArgs {
+            dir: LAMBDA_MEDIA_DIR.into(),
+            service: parse(&["media-streamer"]).service,
+            lambda_log_format: format.into(),
+            lambda_log_level: level.map(str::to_owned),
+        };
+        let cases = [
+            (args("JSON", None), None, LogFormat::Json, "info"),
+            (
+                args("json", Some("DEBUG")),
+                Some("warn"),
+                LogFormat::Json,
+                "debug",
+            ),
+            (
+                args("Text", None),
+                Some("media_streamer=trace"),
+                LogFormat::Text,
+                "media_streamer=trace",
+            ),
+            (args("Text", Some("FATAL")), None, LogFormat::Text, "error"),
+        ];
+        for (args, rust_log, format, filter) in cases {
+            let settings = args.log_settings(rust_log.map(str::to_owned));
+            assert_eq!(
+                (settings.format, settings.filter.as_str()),
+                (format, filter)
+            );
+            assert!(!settings.timestamps);
+        }
+        let defaults = LambdaArgs::try_parse_from(["media-streamer"]).unwrap();
+        assert_eq!(defaults.dir, PathBuf::from(LAMBDA_MEDIA_DIR));
     }
 
     #[test]

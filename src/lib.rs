@@ -18,24 +18,34 @@ use std::sync::Arc;
 
 use tracing_subscriber::EnvFilter;
 
-use config::{LogFormat, ServeArgs};
+use config::{LambdaArgs, LogFormat, LogSettings, Mode, ServeArgs};
 use service::MediaService;
 use source::dir::DirSource;
 
-/// Sets up logging: level from `RUST_LOG` (default `info`), text or JSON lines.
-pub fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// Sets up logging to stdout: text or JSON lines, filtered by `settings.filter`.
+pub fn init_logging(settings: &LogSettings) {
+    let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stdout().is_terminal());
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+    match (settings.format, settings.timestamps) {
+        (LogFormat::Text, true) => builder.init(),
+        (LogFormat::Text, false) => builder.without_time().init(),
+        (LogFormat::Json, true) => builder.json().flatten_event(true).init(),
+        (LogFormat::Json, false) => builder.json().flatten_event(true).without_time().init(),
+    }
+}
+
+/// Runs the binary in the mode it was started in.
+pub async fn run(mode: Mode) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    match mode {
+        Mode::Local(args) => run_local(args).await,
+        Mode::Lambda(args) => run_lambda(args).await,
     }
 }
 
 /// Runs the local server until SIGINT or SIGTERM.
-pub async fn run_local(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+pub async fn run_local(args: ServeArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let source = DirSource::new(&args.dir)?;
     let service = MediaService::new(Arc::new(source.clone()), args.service.settings()?);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
@@ -53,4 +63,12 @@ pub async fn run_local(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>
     )
     .await?;
     Ok(())
+}
+
+/// Runs as a Lambda function until the runtime stops.
+pub async fn run_lambda(args: LambdaArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let source = DirSource::new(&args.dir)?;
+    let service = MediaService::new(Arc::new(source.clone()), args.service.settings()?);
+    tracing::info!(dir = %source.root().display(), "serving media through the Lambda runtime");
+    transport::lambda::run(service).await
 }

@@ -1,13 +1,12 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-use media_streamer::config::Cli;
+use media_streamer::config::Mode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Cli::parse().into_serve_args();
-    media_streamer::init_logging(args.log.log_format);
-    match media_streamer::run_local(args).await {
+    let mode = Mode::from_process();
+    media_streamer::init_logging(&mode.log_settings());
+    match media_streamer::run(mode).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -90,10 +90,18 @@ pub fn multi_range(
     head
 }
 
-/// 304: validators and Cache-Control, no content fields (RFC 9110 §15.4.5).
+/// 304: validators, Cache-Control and Content-Type, no body and no length
+/// (RFC 9110 §15.4.5).
+///
+/// Content-Type is the one field beyond the required ones: caches freshen their
+/// stored response with a 304's fields (RFC 9111 §4.3.4), and Lambda's
+/// streaming runtime adds `application/octet-stream` to any response without a
+/// type, which would overwrite the stored type. Sending the real one keeps the
+/// cache right on every transport.
 pub fn not_modified(meta: &ObjectMeta, cache_control: &HeaderValue) -> Head {
     let mut head = Head::new(StatusCode::NOT_MODIFIED);
     set_validators(&mut head, meta, cache_control);
+    head.set(header::CONTENT_TYPE, &meta.content_type);
     head
 }
 
@@ -255,6 +263,7 @@ mod tests {
                 StatusCode::NOT_MODIFIED,
                 expect(&[
                     ("cache-control", "public, max-age=60"),
+                    ("content-type", "video/mp4"),
                     ("etag", "\"v1\""),
                     ("last-modified", LM),
                     ("x-content-type-options", "nosniff"),

@@ -123,3 +123,40 @@ async fn shutdown_lets_open_responses_finish() {
     assert!(response.body == big);
     stopping.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_mid_body_leaves_the_response_incomplete() {
+    let fixture = Fixture::new();
+    let path = fixture.root.join("big.webm");
+    std::fs::write(&path, vec![1u8; 64 * 1024 * 1024]).unwrap();
+    let server = TestServer::start(&fixture.root, default_local()).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /big.webm HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = vec![0u8; 64 * 1024];
+    stream.read_exact(&mut raw).await.unwrap();
+    // The file loses its bytes while the response is under way.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+        .await
+        .expect("the response ended")
+        .ok();
+    let response = parse_response(&raw, false).unwrap();
+    assert_eq!(response.status, 200);
+    assert!(
+        !response.complete,
+        "a failed read must not look like a complete response"
+    );
+    assert!(
+        response.body.iter().all(|&b| b == 1),
+        "only media bytes in the body"
+    );
+    server.stop().await.unwrap();
+}

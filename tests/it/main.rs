@@ -4,5 +4,6 @@
 mod binary;
 mod client;
 mod fixture;
+mod lambda;
 mod local;
 mod table;

@@ -164,11 +164,12 @@ impl Builder<'_> {
         let case = self.case(name, method, "/bytes.bin", headers);
         case.status = 304;
         case.expect = vec![
+            ("content-type", "application/octet-stream".into()),
             ("etag", v.etag),
             ("last-modified", v.last_modified),
             ("cache-control", CACHE_CONTROL.into()),
         ];
-        case.absent = vec!["content-type", "content-range", "content-length"];
+        case.absent = vec!["content-range", "content-length"];
     }
 
     /// A short plain-text error.

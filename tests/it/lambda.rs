@@ -1,0 +1,283 @@
+//! The binary as a Lambda function behind the runtime emulator of
+//! `cargo lambda watch` (Function URL, response streaming): the whole table,
+//! time to first byte, a failure in the middle of a body, and a client that
+//! goes away.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+use crate::client::parse_response;
+use crate::fixture::{Fixture, CACHE_CONTROL, CHUNK, MAX_RANGES};
+use crate::table::{self, Framing};
+
+const MIB: u64 = 1024 * 1024;
+/// Most bytes the function may read from the source after its client left:
+/// what the pipes between them hold, not the rest of the object.
+const MAX_READ_AFTER_DISCONNECT: u64 = 8 * MIB;
+
+/// `cargo lambda watch` on a free loopback port, and the function connected
+/// to it.
+pub struct Emulated {
+    _emulator: Child,
+    function: Child,
+    pub addr: SocketAddr,
+    lines: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Emulated {
+    pub async fn start(dir: &Path) -> Self {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let emulator = Command::new("cargo")
+            .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P"])
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("`cargo lambda` is needed for the Lambda tests: pip install cargo-lambda (scripts/test.sh does)");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(addr).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "cargo lambda watch did not listen on {addr}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut function = Command::new(env!("CARGO_BIN_EXE_media-streamer"))
+            .env("AWS_LAMBDA_RUNTIME_API", format!("http://{addr}/.rt"))
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
+            .env("MEDIA_DIR", dir)
+            .env("MEDIA_RANGE_CHUNK_BYTES", CHUNK.to_string())
+            .env("MEDIA_MAX_RANGES", MAX_RANGES.to_string())
+            .env("MEDIA_CACHE_CONTROL", CACHE_CONTROL)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the function");
+        let stdout = function.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) {
+                    sink.lock().unwrap().push(value);
+                }
+            }
+        });
+        let emulated = Emulated {
+            _emulator: emulator,
+            function,
+            addr,
+            lines,
+        };
+        emulated
+            .wait_for(|l| l["message"] == "serving media through the Lambda runtime")
+            .await;
+        emulated
+    }
+
+    pub async fn wait_for(
+        &self,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(line) = self.lines.lock().unwrap().iter().find(|l| matches(l)) {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no such log line; got {:?}",
+                self.lines.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Sends a GET and returns the time to the first body byte, reading the whole
+/// body and checking its length.
+async fn time_to_first_byte(
+    addr: SocketAddr,
+    target: &str,
+    range: &str,
+    expected_len: u64,
+) -> Duration {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request =
+        format!("GET {target} HTTP/1.1\r\nHost: x\r\nRange: {range}\r\nConnection: close\r\n\r\n");
+    let started = Instant::now();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut first_byte = None;
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if first_byte.is_none() {
+            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                // The first chunk-size line and at least one data byte.
+                let body = &raw[end + 4..];
+                if let Some(line) = body.windows(2).position(|w| w == b"\r\n") {
+                    if body.len() > line + 2 {
+                        first_byte = Some(started.elapsed());
+                    }
+                }
+            }
+        }
+    }
+    let response = parse_response(&raw, false).unwrap();
+    assert_eq!(response.status, 206);
+    assert!(response.complete);
+    assert_eq!(response.body.len() as u64, expected_len);
+    first_byte.expect("a body byte")
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_the_whole_table_through_the_emulator() {
+    let fixture = Fixture::new();
+    let emulated = Emulated::start(&fixture.root).await;
+    // The emulated Function URL answers OPTIONS itself (its CORS preflight), as
+    // a Function URL with a CORS configuration does; the function never sees it.
+    let cases: Vec<_> = table::cases(&fixture)
+        .into_iter()
+        .filter(|case| case.method != "OPTIONS")
+        .collect();
+    table::run(emulated.addr, &cases, Framing::Remapped).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_byte_does_not_wait_for_the_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = std::fs::File::create(dir.path().join("big.mp4")).unwrap();
+    file.set_len(100 * MIB).unwrap();
+    drop(file);
+    let emulated = Emulated::start(dir.path()).await;
+    let (mut small, mut large) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        small.push(time_to_first_byte(emulated.addr, "/big.mp4", "bytes=0-1023", 1024).await);
+        let last = 100 * MIB - 1;
+        large.push(
+            time_to_first_byte(
+                emulated.addr,
+                "/big.mp4",
+                &format!("bytes=0-{last}"),
+                100 * MIB,
+            )
+            .await,
+        );
+    }
+    let (small, large) = (median(small), median(large));
+    println!("time to first byte through the emulator, median of 5: 1 KiB range {small:?}, 100 MiB range {large:?}");
+    assert!(large <= small * 2, "100 MiB: {large:?}, 1 KiB: {small:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_mid_body_leaves_the_response_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.webm");
+    std::fs::write(&path, vec![1u8; (64 * MIB) as usize]).unwrap();
+    let mut emulated = Emulated::start(dir.path()).await;
+    let mut stream = TcpStream::connect(emulated.addr).await.unwrap();
+    let last = 64 * MIB - 1;
+    let request = format!(
+        "GET /big.webm HTTP/1.1\r\nHost: x\r\nRange: bytes=0-{last}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = vec![0u8; 64 * 1024];
+    stream.read_exact(&mut raw).await.unwrap();
+    // The file loses its bytes while the response is under way: reads past the
+    // new end fail.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+        .await
+        .expect("the response ended")
+        .ok();
+    let response = parse_response(&raw, false).unwrap();
+    assert_eq!(response.status, 206);
+    assert!(
+        !response.complete,
+        "a failed read must not look like a complete response"
+    );
+    assert!((response.body.len() as u64) < 64 * MIB);
+    assert!(
+        response.body.iter().all(|&b| b == 1),
+        "only media bytes in the body"
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), emulated.function.wait())
+        .await
+        .expect("the function ended the response")
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(media_streamer::transport::lambda::MID_BODY_FAILURE_EXIT_CODE)
+    );
+    emulated
+        .wait_for(|l| l["level"] == "ERROR" && l["span"]["requestId"].is_string())
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stops_reading_when_the_client_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = std::fs::File::create(dir.path().join("big.mp4")).unwrap();
+    file.set_len(100 * MIB).unwrap();
+    drop(file);
+    let emulated = Emulated::start(dir.path()).await;
+    let mut stream = TcpStream::connect(emulated.addr).await.unwrap();
+    let last = 100 * MIB - 1;
+    let request = format!("GET /big.mp4 HTTP/1.1\r\nHost: x\r\nRange: bytes=0-{last}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut received = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    while received < MIB {
+        received += stream.read(&mut buf).await.unwrap() as u64;
+    }
+    drop(stream);
+    let line = emulated
+        .wait_for(|l| l["target"] == "access" && l["client_gone"] == true)
+        .await;
+    let read = line["bytes_sent"].as_u64().unwrap();
+    let after = read.saturating_sub(received);
+    println!("client read {received} bytes and left; the function read {read} bytes from the source, {after} after the client left");
+    assert!(
+        after <= MAX_READ_AFTER_DISCONNECT,
+        "read {after} bytes after the client left"
+    );
+    assert_eq!(line["span"]["requestId"].as_str().map(str::len), Some(36));
+}
