@@ -15,7 +15,7 @@ use crate::client::send;
 
 const GIB: u64 = 1024 * 1024 * 1024;
 /// The bound on the server's peak resident memory while it streams.
-const PEAK_RSS_LIMIT_KIB: u64 = 32 * 1024;
+pub const PEAK_RSS_LIMIT_KIB: u64 = 32 * 1024;
 
 /// A running binary with its JSON log lines collected.
 pub struct Running {
@@ -102,15 +102,19 @@ impl Running {
         self.child.id().unwrap()
     }
 
-    /// Peak resident set size so far (VmHWM), in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmHWM in /proc/PID/status")
+        peak_rss_kib(self.pid())
     }
+}
+
+/// Peak resident set size so far (VmHWM) of process `pid`, in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status")
 }
 
 fn sigterm(pid: u32) {

@@ -13,6 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
+use crate::binary::{peak_rss_kib, PEAK_RSS_LIMIT_KIB};
 use crate::client::parse_response;
 use crate::fixture::{Fixture, CACHE_CONTROL, CHUNK, MAX_RANGES};
 use crate::table::{self, Framing};
@@ -39,42 +40,60 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The binary under test: `MEDIA_STREAMER_BIN` if set (to measure a release
+/// build from the test harness), else the one Cargo built for the tests.
+fn binary() -> String {
+    std::env::var("MEDIA_STREAMER_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_media-streamer").to_owned())
+}
+
+/// Starts `cargo lambda watch` on a free port and waits until it listens.
+async fn start_emulator() -> (Child, SocketAddr) {
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let emulator = Command::new("cargo")
+        .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P"])
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("`cargo lambda` is needed for the Lambda tests: pip install cargo-lambda (scripts/test.sh does)");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(addr).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "cargo lambda watch did not listen on {addr}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (emulator, addr)
+}
+
+/// Starts the function against the emulator at `addr`, serving `dir`.
+fn start_function(addr: SocketAddr, dir: &Path) -> Child {
+    Command::new(binary())
+        .env("AWS_LAMBDA_RUNTIME_API", format!("http://{addr}/.rt"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
+        .env("MEDIA_DIR", dir)
+        .env("MEDIA_RANGE_CHUNK_BYTES", CHUNK.to_string())
+        .env("MEDIA_MAX_RANGES", MAX_RANGES.to_string())
+        .env("MEDIA_CACHE_CONTROL", CACHE_CONTROL)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the function")
+}
+
 impl Emulated {
     pub async fn start(dir: &Path) -> Self {
-        let port = free_port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let emulator = Command::new("cargo")
-            .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P"])
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("`cargo lambda` is needed for the Lambda tests: pip install cargo-lambda (scripts/test.sh does)");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(addr).await.is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "cargo lambda watch did not listen on {addr}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let mut function = Command::new(env!("CARGO_BIN_EXE_media-streamer"))
-            .env("AWS_LAMBDA_RUNTIME_API", format!("http://{addr}/.rt"))
-            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
-            .env("MEDIA_DIR", dir)
-            .env("MEDIA_RANGE_CHUNK_BYTES", CHUNK.to_string())
-            .env("MEDIA_MAX_RANGES", MAX_RANGES.to_string())
-            .env("MEDIA_CACHE_CONTROL", CACHE_CONTROL)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the function");
+        let (emulator, addr) = start_emulator().await;
+        let mut function = start_function(addr, dir);
         let stdout = function.stdout.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&lines);
@@ -197,6 +216,9 @@ async fn first_byte_does_not_wait_for_the_object() {
             .await,
         );
     }
+    let peak = peak_rss_kib(emulated.function.id().unwrap());
+    println!("peak RSS of the function after streaming 5 x 100 MiB: {peak} KiB");
+    assert!(peak < PEAK_RSS_LIMIT_KIB, "peak RSS {peak} KiB");
     let (small, large) = (median(small), median(large));
     println!("time to first byte through the emulator, median of 5: 1 KiB range {small:?}, 100 MiB range {large:?}");
     assert!(large <= small * 2, "100 MiB: {large:?}, 1 KiB: {small:?}");
@@ -280,4 +302,49 @@ async fn stops_reading_when_the_client_goes_away() {
         "read {after} bytes after the client left"
     );
     assert_eq!(line["span"]["requestId"].as_str().map(str::len), Some(36));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_start_to_first_byte() {
+    let fixture = Fixture::new();
+    let (_emulator, addr) = start_emulator().await;
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        // The request waits at the emulator; the clock starts when the
+        // function's process is started and stops at the first body byte.
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /bytes.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        let mut function = start_function(addr, &fixture.root);
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 4096];
+        let elapsed = loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "closed before the body: {:?}",
+                String::from_utf8_lossy(&raw)
+            );
+            raw.extend_from_slice(&buf[..n]);
+            let response = parse_response(&raw, false);
+            if response.is_some_and(|r| !r.body.is_empty()) {
+                break started.elapsed();
+            }
+        };
+        stream.read_to_end(&mut raw).await.unwrap();
+        let response = parse_response(&raw, false).unwrap();
+        assert_eq!(
+            (response.status, response.body.as_slice()),
+            (206, &fixture.bytes("bytes.bin")[..2])
+        );
+        function.kill().await.unwrap();
+        runs.push(elapsed);
+    }
+    let cold = median(runs.clone());
+    println!("cold start (process start to first body byte) of {}, median of 5: {cold:?} (all: {runs:?})", binary());
+    assert!(cold < Duration::from_secs(2), "cold start {cold:?}");
 }
