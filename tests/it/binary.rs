@@ -125,6 +125,7 @@ fn sigterm(pid: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_a_gibibyte_in_bounded_memory() {
+    let _serial = crate::MEASURE.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.mp4");
     {

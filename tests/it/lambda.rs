@@ -197,6 +197,7 @@ async fn serves_the_whole_table_through_the_emulator() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_byte_does_not_wait_for_the_object() {
+    let _serial = crate::MEASURE.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let file = std::fs::File::create(dir.path().join("big.mp4")).unwrap();
     file.set_len(100 * MIB).unwrap();
@@ -306,6 +307,7 @@ async fn stops_reading_when_the_client_goes_away() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cold_start_to_first_byte() {
+    let _serial = crate::MEASURE.lock().await;
     let fixture = Fixture::new();
     let (_emulator, addr) = start_emulator().await;
     let mut runs = Vec::new();

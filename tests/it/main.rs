@@ -7,3 +7,7 @@ mod fixture;
 mod lambda;
 mod local;
 mod table;
+
+/// Held by tests that measure time and by tests that load the machine, so that
+/// no measurement runs beside a heavy load on the 2-core CI machine.
+pub static MEASURE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
