@@ -20,6 +20,12 @@ if ! cargo lambda --version >/dev/null 2>&1; then
 fi
 cargo lambda --version
 
+step "moto (S3-compatible test server, from PyPI)"
+if ! python3 -c 'import moto.server, flask, werkzeug' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
+fi
+python3 -c 'import moto; print("moto", moto.__version__)'
+
 step "format"
 cargo fmt --all -- --check
 

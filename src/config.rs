@@ -63,6 +63,9 @@ pub struct LambdaArgs {
     pub dir: PathBuf,
 
     #[command(flatten)]
+    pub source: SourceArgs,
+
+    #[command(flatten)]
     pub service: ServiceArgs,
 
     /// Lambda's log format setting: `JSON` or `Text`.
@@ -149,6 +152,9 @@ pub struct ServeArgs {
     #[arg(long, env = "MEDIA_DIR", default_value = "sample-media")]
     pub dir: PathBuf,
 
+    #[command(flatten)]
+    pub source: SourceArgs,
+
     /// Address to listen on.
     #[arg(long, env = "MEDIA_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
@@ -164,6 +170,65 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// Whole objects above this size are redirected in Lambda mode by default: a
+/// streamed Lambda response carries at most 200 MB.
+pub const LAMBDA_PRESIGN_ABOVE_BYTES: u64 = 200_000_000;
+
+/// Where objects come from: a bucket when one is named, else the directory.
+#[derive(Args, Debug, Clone)]
+pub struct SourceArgs {
+    /// S3 bucket to serve from (any S3-compatible store); without it, the
+    /// directory is served. Region and credentials come from the AWS default
+    /// chain; an endpoint from AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_S3.
+    #[arg(long, env = "MEDIA_BUCKET")]
+    pub bucket: Option<String>,
+
+    /// Key prefix inside the bucket (a trailing `/` is added if missing).
+    #[arg(long, env = "MEDIA_PREFIX", default_value = "")]
+    pub prefix: String,
+
+    /// Path-style S3 addressing (`endpoint/bucket/key`). Default: on when an
+    /// endpoint URL is set (MinIO-like stores), off for AWS.
+    #[arg(long, env = "MEDIA_S3_PATH_STYLE")]
+    pub s3_path_style: Option<bool>,
+
+    /// Whole objects larger than this get a 307 to a presigned S3 URL; 0 turns
+    /// it off. Default: 200000000 in Lambda mode (the streaming limit), off
+    /// locally.
+    #[arg(long, env = "MEDIA_PRESIGN_ABOVE_BYTES")]
+    pub presign_above_bytes: Option<u64>,
+
+    /// Lifetime of a presigned URL, in seconds.
+    #[arg(long, env = "MEDIA_PRESIGN_EXPIRES_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub presign_expires_secs: u64,
+}
+
+impl SourceArgs {
+    /// Path-style addressing as set, else on when an endpoint URL is set.
+    pub fn path_style(&self) -> bool {
+        self.s3_path_style.unwrap_or_else(|| {
+            ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+                .iter()
+                .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+        })
+    }
+
+    /// The redirect policy for large objects in this mode.
+    pub fn presign(&self, lambda: bool) -> Option<crate::source::s3::PresignPolicy> {
+        let default = if lambda {
+            LAMBDA_PRESIGN_ABOVE_BYTES
+        } else {
+            0
+        };
+        let above_bytes = self.presign_above_bytes.unwrap_or(default);
+        (above_bytes > 0).then(|| crate::source::s3::PresignPolicy {
+            above_bytes,
+            expires_in: Duration::from_secs(self.presign_expires_secs),
+        })
+    }
 }
 
 /// Settings of the request pipeline, the same in every mode.
@@ -187,6 +252,12 @@ pub struct ServiceArgs {
         default_value = "public, max-age=3600"
     )]
     pub cache_control: String,
+
+    /// Status for objects the store refuses to read: 403, or 404 so that
+    /// their existence is not revealed.
+    #[arg(long, env = "MEDIA_DENIED_STATUS", default_value = "403",
+          value_parser = ["403", "404"])]
+    pub denied_status: String,
 }
 
 /// Log settings. The level comes from `RUST_LOG` (default `info`).
@@ -215,6 +286,11 @@ impl ServiceArgs {
         let cache_control = HeaderValue::from_str(&self.cache_control)
             .map_err(|_| ConfigError::CacheControl(self.cache_control.clone()))?;
         Ok(ServiceSettings {
+            denied_status: if self.denied_status == "404" {
+                http::StatusCode::NOT_FOUND
+            } else {
+                http::StatusCode::FORBIDDEN
+            },
             limits: RangeLimits {
                 open_ended_cap: self.range_chunk_bytes,
                 max_ranges: self.max_ranges as usize,
@@ -267,12 +343,47 @@ mod tests {
 
         let top = parse(&["media-streamer", "--dir", "/n"]);
         assert_eq!(top.dir, PathBuf::from("/n"));
+
+        assert_eq!(default.source.bucket, None);
+        assert_eq!(default.source.presign(false), None);
+        assert_eq!(
+            default.source.presign(true).map(|p| p.above_bytes),
+            Some(LAMBDA_PRESIGN_ABOVE_BYTES)
+        );
+        assert_eq!(
+            default.service.settings().unwrap().denied_status,
+            http::StatusCode::FORBIDDEN
+        );
+        let s3 = parse(&[
+            "media-streamer",
+            "--bucket",
+            "b",
+            "--prefix",
+            "p",
+            "--s3-path-style",
+            "true",
+            "--presign-above-bytes",
+            "0",
+            "--denied-status",
+            "404",
+        ]);
+        assert_eq!(
+            (s3.source.bucket.as_deref(), s3.source.prefix.as_str()),
+            (Some("b"), "p")
+        );
+        assert!(s3.source.path_style());
+        assert_eq!(s3.source.presign(true), None);
+        assert_eq!(
+            s3.service.settings().unwrap().denied_status,
+            http::StatusCode::NOT_FOUND
+        );
     }
 
     #[test]
     fn lambda_log_settings() {
         let args = |format: &str, level: Option<&str>| LambdaArgs {
             dir: LAMBDA_MEDIA_DIR.into(),
+            source: parse(&["media-streamer"]).source,
             service: parse(&["media-streamer"]).service,
             lambda_log_format: format.into(),
             lambda_log_level: level.map(str::to_owned),
@@ -312,6 +423,8 @@ mod tests {
             &["media-streamer", "--addr", "nowhere"],
             &["media-streamer", "--max-ranges", "0"],
             &["media-streamer", "--log-format", "xml"],
+            &["media-streamer", "--denied-status", "500"],
+            &["media-streamer", "--presign-expires-secs", "0"],
         ] {
             assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
         }

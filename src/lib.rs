@@ -14,13 +14,16 @@ pub mod source;
 pub mod transport;
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::sync::Arc;
 
 use tracing_subscriber::EnvFilter;
 
-use config::{LambdaArgs, LogFormat, LogSettings, Mode, ServeArgs};
+use config::{LambdaArgs, LogFormat, LogSettings, Mode, ServeArgs, SourceArgs};
 use service::MediaService;
 use source::dir::DirSource;
+use source::s3::S3Source;
+use source::Source;
 
 /// Sets up logging to stdout: text or JSON lines, filtered by `settings.filter`.
 pub fn init_logging(settings: &LogSettings) {
@@ -37,21 +40,55 @@ pub fn init_logging(settings: &LogSettings) {
 }
 
 /// Runs the binary in the mode it was started in.
-pub async fn run(mode: Mode) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+pub async fn run(mode: Mode) -> Result<(), BoxError> {
     match mode {
         Mode::Local(args) => run_local(args).await,
         Mode::Lambda(args) => run_lambda(args).await,
     }
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The source the settings name: the S3 bucket if one is set, else the
+/// directory. Returns it with a description for the start-up log.
+pub async fn build_source(
+    dir: &Path,
+    args: &SourceArgs,
+    lambda: bool,
+) -> Result<(Arc<dyn Source>, String), BoxError> {
+    match &args.bucket {
+        None => {
+            let source = DirSource::new(dir)?;
+            let description = format!("directory {}", source.root().display());
+            Ok((Arc::new(source), description))
+        }
+        Some(bucket) => {
+            let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let config = aws_sdk_s3::config::Builder::from(&shared)
+                .force_path_style(args.path_style())
+                .build();
+            let source = S3Source::new(
+                aws_sdk_s3::Client::from_conf(config),
+                bucket,
+                &args.prefix,
+                args.presign(lambda),
+            );
+            Ok((
+                Arc::new(source),
+                format!("bucket {bucket} prefix {:?}", args.prefix),
+            ))
+        }
+    }
+}
+
 /// Runs the local server until SIGINT or SIGTERM.
-pub async fn run_local(args: ServeArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let source = DirSource::new(&args.dir)?;
-    let service = MediaService::new(Arc::new(source.clone()), args.service.settings()?);
+pub async fn run_local(args: ServeArgs) -> Result<(), BoxError> {
+    let (source, description) = build_source(&args.dir, &args.source, false).await?;
+    let service = MediaService::new(source, args.service.settings()?);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     tracing::info!(
         addr = %listener.local_addr()?,
-        dir = %source.root().display(),
+        source = %description,
         "serving media at http://{}/",
         listener.local_addr()?
     );
@@ -66,9 +103,9 @@ pub async fn run_local(args: ServeArgs) -> Result<(), Box<dyn std::error::Error 
 }
 
 /// Runs as a Lambda function until the runtime stops.
-pub async fn run_lambda(args: LambdaArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let source = DirSource::new(&args.dir)?;
-    let service = MediaService::new(Arc::new(source.clone()), args.service.settings()?);
-    tracing::info!(dir = %source.root().display(), "serving media through the Lambda runtime");
+pub async fn run_lambda(args: LambdaArgs) -> Result<(), BoxError> {
+    let (source, description) = build_source(&args.dir, &args.source, true).await?;
+    let service = MediaService::new(source, args.service.settings()?);
+    tracing::info!(source = %description, "serving media through the Lambda runtime");
     transport::lambda::run(service).await
 }

@@ -25,6 +25,8 @@ use crate::source::{BodyStream, Opened, Source, SourceError};
 #[derive(Clone, Debug)]
 pub struct ServiceSettings {
     pub limits: RangeLimits,
+    /// What a source's access refusal becomes: 403, or 404 to hide existence.
+    pub denied_status: StatusCode,
     /// Cache-Control for objects that carry none of their own.
     pub cache_control: HeaderValue,
 }
@@ -85,7 +87,10 @@ impl MediaService {
         let mut response = match self.source.open(&key, &read).await {
             Ok(opened) => self.content(opened, is_head),
             Err(e) => {
-                let status = source_error_status(&e);
+                let status = match e {
+                    SourceError::Forbidden => self.settings.denied_status,
+                    _ => source_error_status(&e),
+                };
                 if status.is_server_error() {
                     tracing::error!(key = %key, error = %e, "source failed");
                 }
@@ -101,7 +106,10 @@ impl MediaService {
         let cache_control = &self.settings.cache_control;
         match opened {
             Opened::NotModified(meta) => head_only(heads::not_modified(&meta, cache_control)),
-            Opened::PreconditionFailed(meta) => fixed(heads::precondition_failed(&meta), is_head),
+            Opened::PreconditionFailed(meta) => {
+                fixed(heads::precondition_failed(meta.as_ref()), is_head)
+            }
+            Opened::Redirect { location } => fixed(heads::temporary_redirect(&location), is_head),
             Opened::RangeNotSatisfiable { size } => {
                 fixed(heads::range_not_satisfiable(size), is_head)
             }
@@ -207,6 +215,8 @@ fn source_error_status(e: &SourceError) -> StatusCode {
         SourceError::Forbidden => StatusCode::FORBIDDEN,
         SourceError::Changed => StatusCode::SERVICE_UNAVAILABLE,
         SourceError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        SourceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        SourceError::Upstream(_) => StatusCode::BAD_GATEWAY,
     }
 }
 

@@ -31,6 +31,14 @@ impl EntityTag {
         }
     }
 
+    /// The strong tag with the same opaque part: what weak comparison matches.
+    pub fn strong_twin(&self) -> EntityTag {
+        EntityTag {
+            weak: false,
+            opaque: self.opaque.clone(),
+        }
+    }
+
     pub fn is_weak(&self) -> bool {
         self.weak
     }

@@ -105,13 +105,23 @@ pub fn not_modified(meta: &ObjectMeta, cache_control: &HeaderValue) -> Head {
     head
 }
 
-/// 412 with the current validators, so a client can see what it missed.
-pub fn precondition_failed(meta: &ObjectMeta) -> (Head, Bytes) {
+/// 412 with the current validators where known, so a client can see what it
+/// missed.
+pub fn precondition_failed(meta: Option<&ObjectMeta>) -> (Head, Bytes) {
     let (mut head, body) = error(StatusCode::PRECONDITION_FAILED);
-    head.set(header::ETAG, meta.etag());
-    if let Some(lm) = meta.last_modified() {
-        head.set(header::LAST_MODIFIED, httpdate::fmt_http_date(lm));
+    if let Some(meta) = meta {
+        head.set(header::ETAG, meta.etag());
+        if let Some(lm) = meta.last_modified() {
+            head.set(header::LAST_MODIFIED, httpdate::fmt_http_date(lm));
+        }
     }
+    (head, body)
+}
+
+/// 307 to `location` (RFC 9110 §15.4.8): the same method, elsewhere, this once.
+pub fn temporary_redirect(location: &str) -> (Head, Bytes) {
+    let (mut head, body) = error(StatusCode::TEMPORARY_REDIRECT);
+    head.set(header::LOCATION, location);
     (head, body)
 }
 
@@ -270,7 +280,7 @@ mod tests {
                 ]),
             ),
             (
-                precondition_failed(&meta(None)).0,
+                precondition_failed(Some(&meta(None))).0,
                 StatusCode::PRECONDITION_FAILED,
                 expect(&[
                     ("cache-control", "no-store"),
@@ -321,7 +331,7 @@ mod tests {
             b"416 Range Not Satisfiable\n"
         );
         assert_eq!(
-            &precondition_failed(&meta(None)).1[..],
+            &precondition_failed(Some(&meta(None))).1[..],
             b"412 Precondition Failed\n"
         );
     }

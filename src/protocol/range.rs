@@ -218,6 +218,19 @@ pub fn content_range(range: &ByteRange, size: u64) -> String {
     format!("bytes {range}/{size}")
 }
 
+/// Reads a `Content-Range: bytes first-last/complete` of a partial response
+/// (RFC 9110 §14.4), as a store sends it; `None` for any other form.
+pub fn parse_content_range(value: &str) -> Option<(ByteRange, u64)> {
+    let rest = value.trim().strip_prefix("bytes ")?;
+    let (span, size) = rest.split_once('/')?;
+    let (first, last) = span.split_once('-')?;
+    let digits = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
+    };
+    let (first, last, size) = (digits(first)?, digits(last)?, digits(size)?);
+    (first <= last && last < size).then_some((ByteRange { first, last }, size))
+}
+
 /// `Content-Range` for a 416 (RFC 9110 §14.4, §15.5.17).
 pub fn unsatisfied_content_range(size: u64) -> String {
     format!("bytes */{size}")
@@ -392,6 +405,23 @@ mod tests {
                 expected,
                 "{specs:?} of {size}"
             );
+        }
+    }
+
+    #[test]
+    fn reads_content_range() {
+        let cases = [
+            ("bytes 0-1/10", Some((r(0, 1), 10))),
+            ("bytes 9000-10239/10240", Some((r(9000, 10239), 10240))),
+            ("bytes 5-4/10", None),
+            ("bytes 0-10/10", None),
+            ("bytes */10", None),
+            ("bytes 0-1/*", None),
+            ("items 0-1/10", None),
+            ("bytes -1-2/10", None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(parse_content_range(value), expected, "{value}");
         }
     }
 

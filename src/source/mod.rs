@@ -14,6 +14,7 @@ use crate::protocol::plan::{Decision, ReadMethod, ReadRequest};
 use crate::protocol::range::{ByteRange, Selection};
 
 pub mod dir;
+pub mod s3;
 
 /// The bytes of one byte range, in order, as they are read.
 pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, SourceError>> + Send>>;
@@ -48,9 +49,15 @@ pub enum Opened {
         bodies: Vec<BodyStream>,
     },
     NotModified(ObjectMeta),
-    PreconditionFailed(ObjectMeta),
+    /// 412, with the current validators when the store gave them.
+    PreconditionFailed(Option<ObjectMeta>),
     RangeNotSatisfiable {
         size: u64,
+    },
+    /// 307 to where the client can fetch the object itself (an object too large
+    /// for one response, at a presigned URL).
+    Redirect {
+        location: String,
     },
 }
 
@@ -65,7 +72,7 @@ impl Opened {
     ) -> Self {
         match decision {
             Decision::NotModified => Opened::NotModified(meta),
-            Decision::PreconditionFailed => Opened::PreconditionFailed(meta),
+            Decision::PreconditionFailed => Opened::PreconditionFailed(Some(meta)),
             Decision::RangeNotSatisfiable => Opened::RangeNotSatisfiable { size: meta.size },
             Decision::Send(selection) => {
                 let bodies = if request.method == ReadMethod::Head {
@@ -111,4 +118,10 @@ pub enum SourceError {
     Changed,
     #[error("read failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The store is throttling, failing or out of reach (after retries).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store answered in a way that cannot be served.
+    #[error("store error: {0}")]
+    Upstream(String),
 }

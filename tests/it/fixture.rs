@@ -91,6 +91,7 @@ pub fn settings() -> ServiceSettings {
             max_ranges: MAX_RANGES,
         },
         cache_control: HeaderValue::from_static(CACHE_CONTROL),
+        denied_status: http::StatusCode::FORBIDDEN,
     }
 }
 
@@ -104,7 +105,11 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start(root: &Path, local: LocalSettings) -> Self {
         let source = DirSource::new(root).expect("media root");
-        let service = MediaService::new(Arc::new(source), settings());
+        Self::start_service(MediaService::new(Arc::new(source), settings()), local).await
+    }
+
+    /// Serves any service (another source) the same way.
+    pub async fn start_service(service: MediaService, local: LocalSettings) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

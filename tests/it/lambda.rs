@@ -188,7 +188,8 @@ async fn serves_the_whole_table_through_the_emulator() {
     let emulated = Emulated::start(&fixture.root).await;
     // The emulated Function URL answers OPTIONS itself (its CORS preflight), as
     // a Function URL with a CORS configuration does; the function never sees it.
-    let cases: Vec<_> = table::cases(&fixture)
+    let store = table::Store::directory(&fixture);
+    let cases: Vec<_> = table::cases(&fixture, &store)
         .into_iter()
         .filter(|case| case.method != "OPTIONS")
         .collect();

@@ -15,7 +15,8 @@ use media_streamer::transport::local::LocalSettings;
 async fn serves_the_whole_table() {
     let fixture = Fixture::new();
     let server = TestServer::start(&fixture.root, default_local()).await;
-    let cases = table::cases(&fixture);
+    let store = table::Store::directory(&fixture);
+    let cases = table::cases(&fixture, &store);
     assert!(cases.len() >= 90, "the table has {} cases", cases.len());
     table::run(server.addr, &cases, Framing::Exact).await;
     server.stop().await.unwrap();

@@ -6,6 +6,7 @@ mod client;
 mod fixture;
 mod lambda;
 mod local;
+mod s3;
 mod table;
 
 /// Held by tests that measure time and by tests that load the machine, so that

@@ -1,0 +1,432 @@
+//! The S3 source against a real S3-compatible server (moto's, from PyPI)
+//! started here on loopback: the whole table, the number of S3 requests behind
+//! each client request, errors, a store that dies mid-body, the presigned
+//! redirect, and memory while streaming 1 GiB.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use media_streamer::service::MediaService;
+use media_streamer::source::s3::{PresignPolicy, S3Source};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+use crate::client::{parse_response, send};
+use crate::fixture::{default_local, settings, Fixture, TestServer, Validators};
+use crate::table::{self, Framing, Store};
+
+pub const BUCKET: &str = "media-test";
+/// The fixture files uploaded, under the same keys (a link is uploaded with
+/// the bytes it points to; files outside the root and dot files are not).
+pub const KEYS: [&str; 5] = [
+    "bytes.bin",
+    "empty.bin",
+    "name with spaces é.mp4",
+    "sub/clip.webm",
+    "inside-link.mp3",
+];
+
+/// moto's S3 server on a loopback port, with its request log.
+pub struct S3Server {
+    child: Child,
+    pub port: u16,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl S3Server {
+    pub async fn start() -> Self {
+        Self::start_on(free_port(), &[]).await
+    }
+
+    pub async fn start_on(port: u16, env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new("python3");
+        command
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect(
+            "python3 with moto[server] is needed for the S3 tests (scripts/test.sh installs it)",
+        );
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&log);
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(addr).await.is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("moto server exited ({status}): {:?}", log.lock().unwrap());
+            }
+            assert!(Instant::now() < deadline, "moto did not listen on {addr}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        S3Server { child, port, log }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The requests moto has answered so far, as `METHOD /path STATUS`.
+    pub fn requests(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|line| {
+                let quoted = line.split('"').nth(1)?;
+                let status = line.split('"').nth(2)?.split_whitespace().next()?;
+                let mut parts = quoted.split_whitespace();
+                let (method, path) = (parts.next()?, parts.next()?);
+                Some(format!("{method} {path} {status}"))
+            })
+            .collect()
+    }
+
+    pub async fn stop(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+/// A client for the test server: static credentials, path-style addressing.
+pub fn client(endpoint: &str) -> Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .force_path_style(true)
+        .build();
+    Client::from_conf(config)
+}
+
+/// Creates the bucket and uploads the fixture files without a content type
+/// (S3 then stores `binary/octet-stream`, and the extension decides).
+pub async fn upload_fixture(client: &Client, fixture: &Fixture) {
+    client.create_bucket().bucket(BUCKET).send().await.unwrap();
+    for key in KEYS {
+        client
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(ByteStream::from(fixture.bytes(key)))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// The validators S3 holds for every uploaded key.
+pub async fn s3_validators(client: &Client) -> HashMap<String, Validators> {
+    let mut all = HashMap::new();
+    for key in KEYS {
+        let head = client
+            .head_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        let modified = std::time::SystemTime::try_from(*head.last_modified().unwrap()).unwrap();
+        all.insert(
+            key.to_owned(),
+            Validators {
+                etag: head.e_tag().unwrap().to_owned(),
+                last_modified: httpdate::fmt_http_date(modified),
+                last_modified_minus_1s: httpdate::fmt_http_date(modified - Duration::from_secs(1)),
+            },
+        );
+    }
+    all
+}
+
+pub fn s3_store(validators: &HashMap<String, Validators>) -> Store<'_> {
+    Store {
+        validators: Box::new(move |name| validators[name].clone()),
+        validators_on_412: false,
+        last_modified_on_304: false,
+    }
+}
+
+async fn start_server(endpoint: &str, presign: Option<PresignPolicy>) -> TestServer {
+    let source = S3Source::new(client(endpoint), BUCKET, "", presign);
+    let service = MediaService::new(Arc::new(source), settings());
+    TestServer::start_service(service, default_local()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_the_whole_table_from_s3() {
+    let fixture = Fixture::new();
+    let s3 = S3Server::start().await;
+    let client = client(&s3.endpoint());
+    upload_fixture(&client, &fixture).await;
+    let validators = s3_validators(&client).await;
+    let store = s3_store(&validators);
+    let server = start_server(&s3.endpoint(), None).await;
+    table::run(server.addr, &table::cases(&fixture, &store), Framing::Exact).await;
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_s3_request_per_client_request() {
+    let fixture = Fixture::new();
+    let s3 = S3Server::start().await;
+    let client = client(&s3.endpoint());
+    upload_fixture(&client, &fixture).await;
+    let etag = s3_validators(&client).await["bytes.bin"].etag.clone();
+    let server = start_server(&s3.endpoint(), None).await;
+    let weak = format!("W/{etag}");
+    // (name, method, request fields, status, the S3 requests it takes)
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, u16, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        ("plain GET", "GET", vec![], 200, vec!["GET 200"]),
+        (
+            "single range",
+            "GET",
+            vec![("Range", "bytes=0-1")],
+            206,
+            vec!["GET 206"],
+        ),
+        (
+            "open range",
+            "GET",
+            vec![("Range", "bytes=100-")],
+            206,
+            vec!["GET 206"],
+        ),
+        (
+            "suffix range",
+            "GET",
+            vec![("Range", "bytes=-10")],
+            206,
+            vec!["GET 206"],
+        ),
+        (
+            "unsatisfiable",
+            "GET",
+            vec![("Range", "bytes=20000-")],
+            416,
+            vec!["GET 416"],
+        ),
+        (
+            "If-None-Match hit",
+            "GET",
+            vec![("If-None-Match", &etag)],
+            304,
+            vec!["GET 304"],
+        ),
+        (
+            "weak If-None-Match hit",
+            "GET",
+            vec![("If-None-Match", &weak)],
+            304,
+            vec!["GET 304"],
+        ),
+        (
+            "If-None-Match miss",
+            "GET",
+            vec![("If-None-Match", "\"x\"")],
+            200,
+            vec!["GET 200"],
+        ),
+        (
+            "If-Match miss",
+            "GET",
+            vec![("If-Match", "\"x\"")],
+            412,
+            vec!["GET 412"],
+        ),
+        (
+            "If-Match hit with range",
+            "GET",
+            vec![("If-Match", &etag), ("Range", "bytes=0-1")],
+            206,
+            vec!["GET 206"],
+        ),
+        (
+            "If-Modified-Since",
+            "GET",
+            vec![("If-Modified-Since", "Thu, 01 Jan 2099 00:00:00 GMT")],
+            304,
+            vec!["GET 304"],
+        ),
+        (
+            "If-Range hit",
+            "GET",
+            vec![("If-Range", &etag), ("Range", "bytes=0-1")],
+            206,
+            vec!["GET 206"],
+        ),
+        (
+            "If-Range miss: whole",
+            "GET",
+            vec![("If-Range", "\"x\""), ("Range", "bytes=0-1")],
+            200,
+            vec!["GET 412", "GET 200"],
+        ),
+        ("HEAD", "HEAD", vec![], 200, vec!["HEAD 200"]),
+        (
+            "two ranges",
+            "GET",
+            vec![("Range", "bytes=0-1,5-6")],
+            206,
+            vec!["HEAD 200", "GET 206", "GET 206"],
+        ),
+    ];
+    let mut report = Vec::new();
+    for (name, method, headers, status, expected) in cases {
+        let before = s3.requests().len();
+        let response = send(server.addr, method, "/bytes.bin", &headers).await;
+        assert_eq!(response.status, status, "{name}");
+        let made: Vec<String> = s3.requests()[before..]
+            .iter()
+            .map(|r| {
+                let mut parts = r.split(' ');
+                let method = parts.next().unwrap().to_owned();
+                format!("{method} {}", parts.nth(1).unwrap())
+            })
+            .collect();
+        assert_eq!(made, expected, "{name}: S3 requests");
+        report.push(format!("{name}: {}", made.len()));
+    }
+    println!("S3 requests per client request: {}", report.join(", "));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_access_is_403_or_404_by_setting() {
+    // moto checks credentials once this many unauthenticated calls are spent;
+    // the test credentials name no IAM user, so every read is refused (403).
+    let s3 = S3Server::start_on(free_port(), &[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]).await;
+    for (denied_status, expected) in [
+        (http::StatusCode::FORBIDDEN, 403),
+        (http::StatusCode::NOT_FOUND, 404),
+    ] {
+        let source = S3Source::new(client(&s3.endpoint()), BUCKET, "", None);
+        let mut settings = settings();
+        settings.denied_status = denied_status;
+        let server = TestServer::start_service(
+            MediaService::new(Arc::new(source), settings),
+            default_local(),
+        )
+        .await;
+        for method in ["GET", "HEAD"] {
+            let response = send(server.addr, method, "/bytes.bin", &[("Range", "bytes=0-1")]).await;
+            assert_eq!(response.status, expected, "{method}");
+            let text = String::from_utf8_lossy(&response.body);
+            assert!(!text.contains(BUCKET) && !text.contains("Access"), "{text}");
+        }
+        server.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_dies_mid_body_aborts_the_response_then_recovers() {
+    let fixture = Fixture::new();
+    let s3 = S3Server::start().await;
+    let port = s3.port;
+    let client = client(&s3.endpoint());
+    upload_fixture(&client, &fixture).await;
+    let big = vec![3u8; 48 * 1024 * 1024];
+    client
+        .put_object()
+        .bucket(BUCKET)
+        .key("big.webm")
+        .body(ByteStream::from(big.clone()))
+        .send()
+        .await
+        .unwrap();
+    let server = start_server(&s3.endpoint(), None).await;
+
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /big.webm HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = vec![0u8; 64 * 1024];
+    stream.read_exact(&mut raw).await.unwrap();
+    s3.stop().await;
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+        .await
+        .expect("the response ended")
+        .ok();
+    let response = parse_response(&raw, false).unwrap();
+    assert_eq!(response.status, 200);
+    assert!(
+        !response.complete,
+        "a store that died must not look like a complete response"
+    );
+    assert!(response.body.iter().all(|&b| b == 3));
+
+    // While the store is down: a clear 503, not a hang.
+    let down = send(server.addr, "GET", "/bytes.bin", &[]).await;
+    assert_eq!(down.status, 503);
+    assert_eq!(down.body, b"503 Service Unavailable\n");
+
+    // The store comes back (empty: moto keeps objects in memory).
+    let _s3 = S3Server::start_on(port, &[]).await;
+    upload_fixture(&client, &fixture).await;
+    let again = send(server.addr, "GET", "/bytes.bin", &[]).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body, fixture.bytes("bytes.bin"));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_objects_redirect_to_a_presigned_url() {
+    let fixture = Fixture::new();
+    let s3 = S3Server::start().await;
+    let client = client(&s3.endpoint());
+    upload_fixture(&client, &fixture).await;
+    let policy = PresignPolicy {
+        above_bytes: 5_000,
+        expires_in: Duration::from_secs(60),
+    };
+    let server = start_server(&s3.endpoint(), Some(policy)).await;
+    // 10 000 bytes: over the limit, so the whole object is fetched from S3.
+    let response = send(server.addr, "GET", "/bytes.bin", &[]).await;
+    assert_eq!(response.status, 307);
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+    let location = response.header("location").unwrap().to_owned();
+    let target = location
+        .strip_prefix(&s3.endpoint())
+        .expect("a URL of the store");
+    assert!(
+        target.starts_with("/media-test/bytes.bin?") && target.contains("X-Amz-Signature="),
+        "{location}"
+    );
+    let fetched = send(([127, 0, 0, 1], s3.port).into(), "GET", target, &[]).await;
+    assert_eq!(fetched.status, 200);
+    assert_eq!(fetched.body, fixture.bytes("bytes.bin"));
+    // Ranges and smaller objects are still served here.
+    let range = send(server.addr, "GET", "/bytes.bin", &[("Range", "bytes=0-1")]).await;
+    assert_eq!(range.status, 206);
+    let small = send(server.addr, "GET", "/sub/clip.webm", &[]).await;
+    assert_eq!((small.status, small.body.len()), (200, 3_000));
+    server.stop().await.unwrap();
+}
