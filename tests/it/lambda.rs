@@ -16,6 +16,7 @@ use tokio::process::{Child, Command};
 use crate::binary::{peak_rss_kib, PEAK_RSS_LIMIT_KIB};
 use crate::client::parse_response;
 use crate::fixture::{Fixture, CACHE_CONTROL, CHUNK, MAX_RANGES};
+use crate::s3::{client as s3_client, s3_env, s3_store, s3_validators, upload_fixture, S3Server};
 use crate::table::{self, Framing};
 
 const MIB: u64 = 1024 * 1024;
@@ -70,9 +71,14 @@ async fn start_emulator() -> (Child, SocketAddr) {
     (emulator, addr)
 }
 
-/// Starts the function against the emulator at `addr`, serving `dir`.
-fn start_function(addr: SocketAddr, dir: &Path) -> Child {
-    Command::new(binary())
+/// Starts the function against the emulator at `addr`, serving `dir` (or
+/// what `env` names).
+fn start_function(addr: SocketAddr, dir: &Path, env: &[(&str, String)]) -> Child {
+    let mut command = Command::new(binary());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
         .env("AWS_LAMBDA_RUNTIME_API", format!("http://{addr}/.rt"))
         .env("AWS_LAMBDA_FUNCTION_NAME", "_")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
@@ -92,8 +98,12 @@ fn start_function(addr: SocketAddr, dir: &Path) -> Child {
 
 impl Emulated {
     pub async fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[]).await
+    }
+
+    pub async fn start_with(dir: &Path, env: &[(&str, String)]) -> Self {
         let (emulator, addr) = start_emulator().await;
-        let mut function = start_function(addr, dir);
+        let mut function = start_function(addr, dir, env);
         let stdout = function.stdout.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&lines);
@@ -189,6 +199,22 @@ async fn serves_the_whole_table_through_the_emulator() {
     // The emulated Function URL answers OPTIONS itself (its CORS preflight), as
     // a Function URL with a CORS configuration does; the function never sees it.
     let store = table::Store::directory(&fixture);
+    let cases: Vec<_> = table::cases(&fixture, &store)
+        .into_iter()
+        .filter(|case| case.method != "OPTIONS")
+        .collect();
+    table::run(emulated.addr, &cases, Framing::Remapped).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_the_whole_table_from_s3_through_the_emulator() {
+    let fixture = Fixture::new();
+    let s3 = S3Server::start().await;
+    let client = s3_client(&s3.endpoint());
+    upload_fixture(&client, &fixture).await;
+    let validators = s3_validators(&client).await;
+    let store = s3_store(&validators);
+    let emulated = Emulated::start_with(&fixture.root, &s3_env(&s3)).await;
     let cases: Vec<_> = table::cases(&fixture, &store)
         .into_iter()
         .filter(|case| case.method != "OPTIONS")
@@ -322,7 +348,7 @@ async fn cold_start_to_first_byte() {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         let started = Instant::now();
-        let mut function = start_function(addr, &fixture.root);
+        let mut function = start_function(addr, &fixture.root, &[]);
         let mut raw = Vec::new();
         let mut buf = [0u8; 4096];
         let elapsed = loop {

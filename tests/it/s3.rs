@@ -113,6 +113,18 @@ impl S3Server {
     }
 }
 
+/// The environment that points the binary at the test server's bucket.
+pub fn s3_env(s3: &S3Server) -> Vec<(&'static str, String)> {
+    vec![
+        ("MEDIA_BUCKET", BUCKET.to_owned()),
+        ("AWS_ENDPOINT_URL_S3", s3.endpoint()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ]
+}
+
 /// A client for the test server: static credentials, path-style addressing.
 pub fn client(endpoint: &str) -> Client {
     let config = aws_sdk_s3::Config::builder()
@@ -429,4 +441,124 @@ async fn large_objects_redirect_to_a_presigned_url() {
     let small = send(server.addr, "GET", "/sub/clip.webm", &[]).await;
     assert_eq!((small.status, small.body.len()), (200, 3_000));
     server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_a_gibibyte_from_s3_in_bounded_memory() {
+    let _serial = crate::MEASURE.lock().await;
+    const GIB: u64 = 1024 * 1024 * 1024;
+    let s3 = S3Server::start().await;
+    let client = client(&s3.endpoint());
+    client.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.mp4");
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(GIB).unwrap();
+    drop(file);
+    let started = Instant::now();
+    client
+        .put_object()
+        .bucket(BUCKET)
+        .key("big.mp4")
+        .body(ByteStream::from_path(&path).await.unwrap())
+        .send()
+        .await
+        .unwrap();
+    println!(
+        "uploaded 1 GiB to the test S3 server in {:?}",
+        started.elapsed()
+    );
+    drop(dir);
+
+    let env = s3_env(&s3);
+    let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let empty = tempfile::tempdir().unwrap();
+    let server = crate::binary::Running::start(empty.path(), &env).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /big.mp4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut head = Vec::new();
+    let mut body = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        if head.ends_with(b"\r\n\r\n") {
+            body += n as u64;
+        } else {
+            head.extend_from_slice(&buf[..n]);
+            if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                body += (head.len() - end - 4) as u64;
+                head.truncate(end + 4);
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(
+        head.contains(&format!("content-length: {GIB}\r\n")),
+        "{head}"
+    );
+    assert_eq!(body, GIB);
+    let peak = server.peak_rss_kib();
+    println!("streamed 1 GiB from S3 in {elapsed:?}; peak RSS of media-streamer: {peak} KiB");
+    assert!(peak < 48 * 1024, "peak RSS {peak} KiB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_byte_through_the_server_against_a_direct_get_object() {
+    let _serial = crate::MEASURE.lock().await;
+    let fixture = Fixture::new();
+    let s3 = S3Server::start().await;
+    let client = client(&s3.endpoint());
+    upload_fixture(&client, &fixture).await;
+    let server = start_server(&s3.endpoint(), None).await;
+    let (mut direct, mut served) = (Vec::new(), Vec::new());
+    for _ in 0..7 {
+        let started = Instant::now();
+        let mut output = client
+            .get_object()
+            .bucket(BUCKET)
+            .key("bytes.bin")
+            .range("bytes=0-1023")
+            .send()
+            .await
+            .unwrap();
+        let first = output.body.next().await.unwrap().unwrap();
+        direct.push(started.elapsed());
+        assert_eq!(&first[..], &fixture.bytes("bytes.bin")[..first.len()]);
+
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        stream
+            .write_all(b"GET /bytes.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1023\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            raw.extend_from_slice(&buf[..n]);
+            if parse_response(&raw, false).is_some_and(|r| !r.body.is_empty()) {
+                break;
+            }
+        }
+        served.push(started.elapsed());
+    }
+    direct.sort();
+    served.sort();
+    let (direct, served) = (direct[3], served[3]);
+    println!("time to first byte of a 1 KiB range, median of 7: direct GetObject {direct:?}, through media-streamer {served:?}");
+    // One extra hop on loopback, not a second round trip to the store.
+    assert!(
+        served < direct * 2,
+        "through the server {served:?}, direct {direct:?}"
+    );
 }
