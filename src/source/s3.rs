@@ -117,20 +117,14 @@ impl S3Source {
             Some((_, size)) => size,
             None => u64::try_from(output.content_length().unwrap_or(0)).unwrap_or(0),
         };
-        let meta = ObjectMeta {
+        let meta = object_meta(
+            key,
             size,
-            validators: Validators {
-                etag: output
-                    .e_tag()
-                    .and_then(EntityTag::parse)
-                    .ok_or_else(|| SourceError::Upstream("object without an ETag".into()))?,
-                last_modified: output
-                    .last_modified()
-                    .and_then(|t| SystemTime::try_from(*t).ok()),
-            },
-            content_type: object_content_type(key, output.content_type()),
-            cache_control: output.cache_control().map(str::to_owned),
-        };
+            output.e_tag(),
+            output.last_modified(),
+            output.content_type(),
+            output.cache_control(),
+        )?;
         // What S3 did not evaluate is decided here on the validators it sent.
         match evaluate(&request.preconditions, &meta.validators) {
             PreconditionOutcome::Failed => return Ok(Opened::PreconditionFailed(Some(meta))),
@@ -173,20 +167,14 @@ impl S3Source {
             .send()
             .await
             .map_err(|e| classify(&self.bucket, &full, e))?;
-        let meta = ObjectMeta {
-            size: u64::try_from(head.content_length().unwrap_or(0)).unwrap_or(0),
-            validators: Validators {
-                etag: head
-                    .e_tag()
-                    .and_then(EntityTag::parse)
-                    .ok_or_else(|| SourceError::Upstream("object without an ETag".into()))?,
-                last_modified: head
-                    .last_modified()
-                    .and_then(|t| SystemTime::try_from(*t).ok()),
-            },
-            content_type: object_content_type(key, head.content_type()),
-            cache_control: head.cache_control().map(str::to_owned),
-        };
+        let meta = object_meta(
+            key,
+            u64::try_from(head.content_length().unwrap_or(0)).unwrap_or(0),
+            head.e_tag(),
+            head.last_modified(),
+            head.content_type(),
+            head.cache_control(),
+        )?;
         let decision = decide(request, &meta.validators, meta.size);
         if decision == Decision::Send(Selection::Whole) && request.method == ReadMethod::Get {
             if let Some(location) = self.presigned_if_too_large(&full, meta.size).await? {
@@ -381,6 +369,28 @@ fn meta_from_304(key: &ObjectKey, raw: Option<&HttpResponse>) -> ObjectMeta {
         content_type: object_content_type(key, header("content-type").as_deref()),
         cache_control: header("cache-control"),
     }
+}
+
+/// What GetObject and HeadObject say of an object.
+fn object_meta(
+    key: &ObjectKey,
+    size: u64,
+    e_tag: Option<&str>,
+    last_modified: Option<&DateTime>,
+    content_type: Option<&str>,
+    cache_control: Option<&str>,
+) -> Result<ObjectMeta, SourceError> {
+    Ok(ObjectMeta {
+        size,
+        validators: Validators {
+            etag: e_tag
+                .and_then(EntityTag::parse)
+                .ok_or_else(|| SourceError::Upstream("object without an ETag".into()))?,
+            last_modified: last_modified.and_then(|t| SystemTime::try_from(*t).ok()),
+        },
+        content_type: object_content_type(key, content_type),
+        cache_control: cache_control.map(str::to_owned),
+    })
 }
 
 /// The object's own type unless it is a generic one, then by extension.

@@ -54,6 +54,29 @@ pub async fn send(
     })
 }
 
+/// Sends `request` (which must ask to close the connection), reads the first
+/// 64 KiB of the answer, runs `interrupt` (something that breaks the source),
+/// then reads whatever else comes until the server closes.
+pub async fn read_across(
+    addr: SocketAddr,
+    request: &str,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> RawResponse {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write request");
+    let mut raw = vec![0u8; 64 * 1024];
+    stream.read_exact(&mut raw).await.expect("the first 64 KiB");
+    interrupt.await;
+    tokio::time::timeout(RESPONSE_TIMEOUT, stream.read_to_end(&mut raw))
+        .await
+        .expect("the response ended")
+        .ok();
+    parse_response(&raw, false).expect("an HTTP response")
+}
+
 /// Writes `request` and reads until the server closes the connection.
 pub async fn exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
     tokio::time::timeout(RESPONSE_TIMEOUT, async {

@@ -135,3 +135,13 @@ pub fn default_local() -> LocalSettings {
         header_read_timeout: Duration::from_secs(10),
     }
 }
+
+/// Cuts the file at `path` to nothing: every read past its start then fails.
+pub async fn truncate(path: &Path) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}

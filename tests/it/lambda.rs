@@ -14,7 +14,8 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 use crate::binary::{peak_rss_kib, PEAK_RSS_LIMIT_KIB};
-use crate::client::parse_response;
+use crate::client::{parse_response, read_across};
+use crate::fixture::truncate;
 use crate::fixture::{Fixture, CACHE_CONTROL, CHUNK, MAX_RANGES};
 use crate::s3::{client as s3_client, s3_env, s3_store, s3_validators, upload_fixture, S3Server};
 use crate::table::{self, Framing};
@@ -258,27 +259,13 @@ async fn a_failure_mid_body_leaves_the_response_incomplete() {
     let path = dir.path().join("big.webm");
     std::fs::write(&path, vec![1u8; (64 * MIB) as usize]).unwrap();
     let mut emulated = Emulated::start(dir.path()).await;
-    let mut stream = TcpStream::connect(emulated.addr).await.unwrap();
     let last = 64 * MIB - 1;
     let request = format!(
         "GET /big.webm HTTP/1.1\r\nHost: x\r\nRange: bytes=0-{last}\r\nConnection: close\r\n\r\n"
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = vec![0u8; 64 * 1024];
-    stream.read_exact(&mut raw).await.unwrap();
     // The file loses its bytes while the response is under way: reads past the
     // new end fail.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
-        .await
-        .expect("the response ended")
-        .ok();
-    let response = parse_response(&raw, false).unwrap();
+    let response = read_across(emulated.addr, &request, truncate(&path)).await;
     assert_eq!(response.status, 206);
     assert!(
         !response.complete,

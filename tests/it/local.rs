@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::client::{exchange, parse_response, split_response};
-use crate::fixture::{default_local, pattern, Fixture, TestServer};
+use crate::client::{exchange, parse_response, read_across, split_response};
+use crate::fixture::{default_local, pattern, truncate, Fixture, TestServer};
 use crate::table::{self, Framing};
 use media_streamer::transport::local::LocalSettings;
 
@@ -131,25 +131,9 @@ async fn a_failure_mid_body_leaves_the_response_incomplete() {
     let path = fixture.root.join("big.webm");
     std::fs::write(&path, vec![1u8; 64 * 1024 * 1024]).unwrap();
     let server = TestServer::start(&fixture.root, default_local()).await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET /big.webm HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut raw = vec![0u8; 64 * 1024];
-    stream.read_exact(&mut raw).await.unwrap();
     // The file loses its bytes while the response is under way.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
-        .await
-        .expect("the response ended")
-        .ok();
-    let response = parse_response(&raw, false).unwrap();
+    let request = "GET /big.webm HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let response = read_across(server.addr, request, truncate(&path)).await;
     assert_eq!(response.status, 200);
     assert!(
         !response.complete,

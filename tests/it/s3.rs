@@ -18,7 +18,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-use crate::client::{parse_response, send};
+use crate::client::{parse_response, read_across, send};
 use crate::fixture::{default_local, settings, Fixture, TestServer, Validators};
 use crate::table::{self, Framing, Store};
 
@@ -375,19 +375,8 @@ async fn a_store_that_dies_mid_body_aborts_the_response_then_recovers() {
         .unwrap();
     let server = start_server(&s3.endpoint(), None).await;
 
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET /big.webm HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut raw = vec![0u8; 64 * 1024];
-    stream.read_exact(&mut raw).await.unwrap();
-    s3.stop().await;
-    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
-        .await
-        .expect("the response ended")
-        .ok();
-    let response = parse_response(&raw, false).unwrap();
+    let request = "GET /big.webm HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let response = read_across(server.addr, request, s3.stop()).await;
     assert_eq!(response.status, 200);
     assert!(
         !response.complete,
