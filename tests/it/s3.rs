@@ -551,3 +551,63 @@ async fn first_byte_through_the_server_against_a_direct_get_object() {
         "through the server {served:?}, direct {direct:?}"
     );
 }
+
+/// A store that answers every request with `status` and an S3 error body,
+/// counting the requests it gets.
+async fn failing_store(
+    status: u16,
+    code: &'static str,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&count);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body = format!("<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>secret detail of {BUCKET}</Message></Error>");
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (endpoint, count)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_failures_are_retried_then_answered_briefly() {
+    // (store status, S3 error code, client status, store requests: the SDK's
+    // standard retry mode makes 3 attempts at retryable errors)
+    let cases = [
+        (503, "SlowDown", 503, 3),
+        (500, "InternalError", 503, 3),
+        (400, "InvalidRequest", 502, 1),
+    ];
+    for (store_status, code, status, attempts) in cases {
+        let (endpoint, count) = failing_store(store_status, code).await;
+        let server = start_server(&endpoint, None).await;
+        let response = send(server.addr, "GET", "/bytes.bin", &[("Range", "bytes=0-1")]).await;
+        assert_eq!(response.status, status, "{code}");
+        let text = String::from_utf8_lossy(&response.body);
+        assert!(!text.contains(BUCKET) && !text.contains(code), "{text}");
+        assert_eq!(
+            count.load(std::sync::atomic::Ordering::SeqCst),
+            attempts,
+            "{code}: store requests"
+        );
+        server.stop().await.unwrap();
+    }
+}
