@@ -216,6 +216,11 @@ impl SourceArgs {
         })
     }
 
+    /// The bucket to serve; an empty value (as a template may set) is none.
+    pub fn bucket(&self) -> Option<&str> {
+        self.bucket.as_deref().filter(|b| !b.is_empty())
+    }
+
     /// The redirect policy for large objects in this mode.
     pub fn presign(&self, lambda: bool) -> Option<crate::source::s3::PresignPolicy> {
         let default = if lambda {
@@ -344,7 +349,8 @@ mod tests {
         let top = parse(&["media-streamer", "--dir", "/n"]);
         assert_eq!(top.dir, PathBuf::from("/n"));
 
-        assert_eq!(default.source.bucket, None);
+        assert_eq!(default.source.bucket(), None);
+        assert_eq!(parse(&["media-streamer", "--bucket", ""]).source.bucket(), None);
         assert_eq!(default.source.presign(false), None);
         assert_eq!(
             default.source.presign(true).map(|p| p.above_bytes),
@@ -368,7 +374,7 @@ mod tests {
             "404",
         ]);
         assert_eq!(
-            (s3.source.bucket.as_deref(), s3.source.prefix.as_str()),
+            (s3.source.bucket(), s3.source.prefix.as_str()),
             (Some("b"), "p")
         );
         assert!(s3.source.path_style());

@@ -56,7 +56,7 @@ pub async fn build_source(
     args: &SourceArgs,
     lambda: bool,
 ) -> Result<(Arc<dyn Source>, String), BoxError> {
-    match &args.bucket {
+    match args.bucket() {
         None => {
             let source = DirSource::new(dir)?;
             let description = format!("directory {}", source.root().display());
