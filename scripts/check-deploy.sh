@@ -15,7 +15,7 @@ function_pid=""
 cleanup() {
   [ -n "$function_pid" ] && kill "$function_pid" 2>/dev/null || true
   [ -n "$emulator_pid" ] && kill "$emulator_pid" 2>/dev/null || true
-  rm -rf "$build_dir"
+  rm -rf "$build_dir" "$build_dir.log" "$build_dir.validate"
 }
 trap cleanup EXIT
 
@@ -24,12 +24,14 @@ cfn-lint template.yaml
 echo "  clean"
 
 echo "sam validate --lint"
-sam validate --lint --region us-east-1 2>&1 | grep -v -e '^$' -e 'Experimental' -e 'Visit the docs' -e '^\x1b\[0m$' || true
-sam validate --lint --region us-east-1 >/dev/null 2>&1 && echo "  clean"
+export SAM_CLI_TELEMETRY=0
+sam validate --lint --region us-east-1 >"$build_dir.validate" 2>&1 || { cat "$build_dir.validate"; exit 1; }
+grep -o 'template.yaml is a valid SAM Template' "$build_dir.validate" | sed 's/^/  /'
+echo "  clean"
 
 echo "sam build (Architecture=x86_64)"
 started=$(date +%s)
-SAM_CLI_TELEMETRY=0 sam build --build-dir "$build_dir" \
+sam build --build-dir "$build_dir" \
   --parameter-overrides Architecture=x86_64 >"$build_dir.log" 2>&1 || { cat "$build_dir.log"; exit 1; }
 echo "  built in $(( $(date +%s) - started )) s"
 
@@ -47,7 +49,8 @@ echo "the built bootstrap under the Lambda emulator"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P "$port" >/dev/null 2>&1 &
 emulator_pid=$!
-for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+# Listening is enough: a request would wait for a function to take it.
+for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt" AWS_LAMBDA_FUNCTION_NAME=_ \
   AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512 \
   MEDIA_DIR="$media" "$bootstrap" >/dev/null 2>&1 &

@@ -26,6 +26,14 @@ if ! python3 -c 'import moto.server, flask, werkzeug' >/dev/null 2>&1; then
 fi
 python3 -c 'import moto; print("moto", moto.__version__)'
 
+step "SAM CLI, cfn-lint and Zig (deployment checks, from PyPI)"
+if ! sam --version >/dev/null 2>&1 || ! cfn-lint --version >/dev/null 2>&1 \
+   || ! python3 -m ziglang version >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check aws-sam-cli cfn-lint ziglang
+fi
+sam --version
+cfn-lint --version
+
 step "format"
 cargo fmt --all -- --check
 
@@ -34,3 +42,6 @@ cargo clippy --all-targets -- -D warnings
 
 step "tests"
 cargo test --all-targets
+
+step "deployment: lint, offline sam build, the built artifact under the emulator"
+scripts/check-deploy.sh
