@@ -350,7 +350,10 @@ mod tests {
         assert_eq!(top.dir, PathBuf::from("/n"));
 
         assert_eq!(default.source.bucket(), None);
-        assert_eq!(parse(&["media-streamer", "--bucket", ""]).source.bucket(), None);
+        assert_eq!(
+            parse(&["media-streamer", "--bucket", ""]).source.bucket(),
+            None
+        );
         assert_eq!(default.source.presign(false), None);
         assert_eq!(
             default.source.presign(true).map(|p| p.above_bytes),
