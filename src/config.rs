@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use http::HeaderValue;
 
+use crate::protocol::cors::CorsPolicy;
 use crate::protocol::range::RangeLimits;
 use crate::service::ServiceSettings;
 use crate::transport::local::LocalSettings;
@@ -258,6 +259,13 @@ pub struct ServiceArgs {
     )]
     pub cache_control: String,
 
+    /// Origins whose pages may read the media from script (CORS): `*`, or a
+    /// comma-separated list such as `https://a.example,http://localhost:8080`;
+    /// empty is off. Local server only: on Lambda the Function URL's CORS
+    /// configuration answers, and this setting is ignored.
+    #[arg(long, env = "MEDIA_CORS_ALLOW_ORIGIN", default_value = "")]
+    pub cors_allow_origin: String,
+
     /// Status for objects the store refuses to read: 403, or 404 so that
     /// their existence is not revealed.
     #[arg(long, env = "MEDIA_DENIED_STATUS", default_value = "403",
@@ -291,6 +299,7 @@ impl ServiceArgs {
         let cache_control = HeaderValue::from_str(&self.cache_control)
             .map_err(|_| ConfigError::CacheControl(self.cache_control.clone()))?;
         Ok(ServiceSettings {
+            cors: CorsPolicy::parse(&self.cors_allow_origin),
             denied_status: if self.denied_status == "404" {
                 http::StatusCode::NOT_FOUND
             } else {

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
 use config::{LambdaArgs, LogFormat, LogSettings, Mode, ServeArgs, SourceArgs};
+use protocol::cors::CorsPolicy;
 use service::MediaService;
 use source::dir::DirSource;
 use source::s3::S3Source;
@@ -105,7 +106,16 @@ pub async fn run_local(args: ServeArgs) -> Result<(), BoxError> {
 /// Runs as a Lambda function until the runtime stops.
 pub async fn run_lambda(args: LambdaArgs) -> Result<(), BoxError> {
     let (source, description) = build_source(&args.dir, &args.source, true).await?;
-    let service = MediaService::new(source, args.service.settings()?);
+    let mut settings = args.service.settings()?;
+    if !settings.cors.is_off() {
+        // The Function URL's Cors configuration sends these fields on Lambda;
+        // a second set from the function would make browsers refuse both.
+        tracing::warn!(
+            "MEDIA_CORS_ALLOW_ORIGIN is ignored on Lambda: configure CORS on the Function URL"
+        );
+        settings.cors = CorsPolicy::Off;
+    }
+    let service = MediaService::new(source, settings);
     tracing::info!(source = %description, "serving media through the Lambda runtime");
     transport::lambda::run(service).await
 }

@@ -14,6 +14,7 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 
 use crate::body::{AccessRecord, ResponseBody};
+use crate::protocol::cors::{self, CorsPolicy};
 use crate::protocol::headers::{self as heads, Head};
 use crate::protocol::key::{parse_target, KeyError, Target};
 use crate::protocol::multipart::{new_boundary, MultipartLayout};
@@ -27,6 +28,8 @@ pub struct ServiceSettings {
     pub limits: RangeLimits,
     /// What a source's access refusal becomes: 403, or 404 to hide existence.
     pub denied_status: StatusCode,
+    /// Which origins' pages may read responses from script (local server).
+    pub cors: CorsPolicy,
     /// Cache-Control for objects that carry none of their own.
     pub cache_control: HeaderValue,
 }
@@ -51,6 +54,8 @@ impl MediaService {
     pub async fn respond(&self, request: http::request::Parts) -> Response<ResponseBody> {
         let started = Instant::now();
         let mut response = self.answer(&request).await;
+        let origin = cors::request_origin(&request.headers);
+        self.settings.cors.decorate(origin, response.headers_mut());
         let note = response
             .extensions_mut()
             .remove::<LogNote>()
@@ -74,8 +79,16 @@ impl MediaService {
 
     /// The decision, top to bottom.
     async fn answer(&self, request: &http::request::Parts) -> Response<ResponseBody> {
+        if request.method == http::Method::OPTIONS && !self.settings.cors.is_off() {
+            return head_only(self.settings.cors.preflight(&request.headers));
+        }
         let Some(method) = ReadMethod::from_method(&request.method) else {
-            return fixed(heads::method_not_allowed(), false);
+            let allow = if self.settings.cors.is_off() {
+                "GET, HEAD"
+            } else {
+                "GET, HEAD, OPTIONS"
+            };
+            return fixed(heads::method_not_allowed(allow), false);
         };
         let is_head = method == ReadMethod::Head;
         let key = match parse_target(request.uri.path()) {

@@ -134,11 +134,11 @@ pub fn range_not_satisfiable(size: u64) -> (Head, Bytes) {
     (head, body)
 }
 
-/// 405 with `Allow` (RFC 9110 §15.5.6).
-pub fn method_not_allowed() -> (Head, Bytes) {
+/// 405 with `Allow` (RFC 9110 §15.5.6): the methods served.
+pub fn method_not_allowed(allow: &'static str) -> (Head, Bytes) {
     let (mut head, body) = error(StatusCode::METHOD_NOT_ALLOWED);
     head.headers
-        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
     (head, body)
 }
 
@@ -304,7 +304,7 @@ mod tests {
                 ]),
             ),
             (
-                method_not_allowed().0,
+                method_not_allowed("GET, HEAD").0,
                 StatusCode::METHOD_NOT_ALLOWED,
                 expect(&[
                     ("allow", "GET, HEAD"),

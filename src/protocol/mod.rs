@@ -2,6 +2,7 @@
 //! section it implements.
 
 pub mod conditional;
+pub mod cors;
 pub mod headers;
 pub mod key;
 pub mod media_type;

@@ -92,6 +92,7 @@ pub fn settings() -> ServiceSettings {
         },
         cache_control: HeaderValue::from_static(CACHE_CONTROL),
         denied_status: http::StatusCode::FORBIDDEN,
+        cors: media_streamer::protocol::cors::CorsPolicy::Off,
     }
 }
 

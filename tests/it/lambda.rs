@@ -364,3 +364,33 @@ async fn cold_start_to_first_byte() {
     println!("cold start (process start to first body byte) of {}, median of 5: {cold:?} (all: {runs:?})", binary());
     assert!(cold < Duration::from_secs(2), "cold start {cold:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_no_cors_fields_of_its_own_on_lambda() {
+    let fixture = Fixture::new();
+    let env = [("MEDIA_CORS_ALLOW_ORIGIN", "*".to_owned())];
+    let emulated = Emulated::start_with(&fixture.root, &env).await;
+    emulated
+        .wait_for(|l| {
+            l["level"] == "WARN"
+                && l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("MEDIA_CORS_ALLOW_ORIGIN"))
+        })
+        .await;
+    let response = crate::client::send(
+        emulated.addr,
+        "GET",
+        "/bytes.bin",
+        &[("Origin", "https://page.example"), ("Range", "bytes=0-1")],
+    )
+    .await;
+    assert_eq!(response.status, 206);
+    // Whatever the Function URL adds, the function added nothing: our exposed
+    // list never appears, and no CORS field comes twice (`header` checks).
+    assert_ne!(
+        response.header("access-control-expose-headers"),
+        Some(media_streamer::protocol::cors::EXPOSED)
+    );
+    assert_ne!(response.header("access-control-allow-origin"), Some("*"));
+}

@@ -145,3 +145,81 @@ async fn a_failure_mid_body_leaves_the_response_incomplete() {
     );
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_for_allowed_origins_only() {
+    let fixture = Fixture::new();
+    let mut settings = crate::fixture::settings();
+    settings.cors = media_streamer::protocol::cors::CorsPolicy::parse("https://page.example");
+    let source = media_streamer::source::dir::DirSource::new(&fixture.root).unwrap();
+    let service = media_streamer::service::MediaService::new(std::sync::Arc::new(source), settings);
+    let server = TestServer::start_service(service, default_local()).await;
+    let exposed = "Content-Range, Accept-Ranges, Content-Length, ETag, Last-Modified";
+    // (method, request fields, status, expected fields, absent fields)
+    type Case<'a> = (
+        &'a str,
+        Vec<(&'a str, &'a str)>,
+        u16,
+        Vec<(&'a str, &'a str)>,
+        Vec<&'a str>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "GET",
+            vec![("Origin", "https://page.example"), ("Range", "bytes=0-1")],
+            206,
+            vec![("access-control-allow-origin", "https://page.example"), ("access-control-expose-headers", exposed), ("vary", "Origin")],
+            vec![],
+        ),
+        (
+            "GET",
+            vec![("Origin", "https://other.example"), ("Range", "bytes=0-1")],
+            206,
+            vec![("vary", "Origin")],
+            vec!["access-control-allow-origin", "access-control-expose-headers"],
+        ),
+        (
+            "GET",
+            vec![("Origin", "https://page.example")],
+            200,
+            vec![("access-control-allow-origin", "https://page.example")],
+            vec![],
+        ),
+        (
+            "OPTIONS",
+            vec![("Origin", "https://page.example"), ("Access-Control-Request-Method", "GET"), ("Access-Control-Request-Headers", "range,if-range")],
+            204,
+            vec![
+                ("access-control-allow-origin", "https://page.example"),
+                ("access-control-allow-methods", "GET, HEAD"),
+                ("access-control-allow-headers", "range, if-match, if-none-match, if-modified-since, if-unmodified-since, if-range"),
+                ("access-control-max-age", "86400"),
+                ("allow", "GET, HEAD, OPTIONS"),
+            ],
+            vec![],
+        ),
+        (
+            "OPTIONS",
+            vec![("Origin", "https://other.example"), ("Access-Control-Request-Method", "GET")],
+            204,
+            vec![("allow", "GET, HEAD, OPTIONS")],
+            vec!["access-control-allow-origin", "access-control-allow-methods"],
+        ),
+        ("POST", vec![], 405, vec![("allow", "GET, HEAD, OPTIONS")], vec![]),
+    ];
+    for (method, fields, status, expected, absent) in cases {
+        let response = crate::client::send(server.addr, method, "/bytes.bin", &fields).await;
+        assert_eq!(response.status, status, "{method} {fields:?}");
+        for (name, value) in expected {
+            assert_eq!(
+                response.header(name),
+                Some(value),
+                "{method} {fields:?}: {name}"
+            );
+        }
+        for name in absent {
+            assert_eq!(response.header(name), None, "{method} {fields:?}: {name}");
+        }
+    }
+    server.stop().await.unwrap();
+}
