@@ -164,7 +164,9 @@ mod tests {
         v
     }
 
-    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    type Fields = Vec<(String, String)>;
+
+    fn pairs(p: &[(&str, &str)]) -> Fields {
         let mut v: Vec<_> = p
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -190,7 +192,7 @@ mod tests {
     #[test]
     fn decorates_actual_responses() {
         let list = CorsPolicy::parse("https://a.example");
-        let cases: Vec<(CorsPolicy, Option<&str>, Vec<(String, String)>)> = vec![
+        let cases: Vec<(CorsPolicy, Option<&str>, Fields)> = vec![
             (CorsPolicy::Off, Some("https://a.example"), vec![]),
             (
                 CorsPolicy::AnyOrigin,
@@ -238,7 +240,7 @@ mod tests {
         ]);
         let refused = pairs(&[("allow", "GET, HEAD, OPTIONS"), ("vary", "Origin")]);
         let policy = CorsPolicy::parse("https://a.example");
-        let cases: Vec<(&[(&'static str, &'static str)], &Vec<(String, String)>)> = vec![
+        let cases: Vec<(&[(&'static str, &'static str)], &Fields)> = vec![
             (
                 &[
                     ("origin", "https://a.example"),
