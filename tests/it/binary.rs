@@ -4,14 +4,14 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 use crate::client::send;
+use crate::logs::JsonLog;
 
 const GIB: u64 = 1024 * 1024 * 1024;
 /// The bound on the server's peak resident memory while it streams.
@@ -21,7 +21,7 @@ pub const PEAK_RSS_LIMIT_KIB: u64 = 32 * 1024;
 pub struct Running {
     child: Child,
     pub addr: SocketAddr,
-    lines: Arc<Mutex<Vec<serde_json::Value>>>,
+    log: JsonLog,
 }
 
 impl Running {
@@ -41,21 +41,11 @@ impl Running {
             command.env(name, value);
         }
         let mut child = command.spawn().expect("start media-streamer");
-        let stdout = child.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                let value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
-                sink.lock().unwrap().push(value);
-            }
-        });
+        let log = JsonLog::follow(child.stdout.take().unwrap(), true);
         let mut running = Running {
             child,
             addr: "0.0.0.0:0".parse().unwrap(),
-            lines,
+            log,
         };
         let ready = running
             .wait_for(|l| {
@@ -73,29 +63,12 @@ impl Running {
         &self,
         matches: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(line) = self.lines.lock().unwrap().iter().find(|l| matches(l)) {
-                return line.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no such log line; got {:?}",
-                self.lines.lock().unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.log.wait_for(Duration::from_secs(10), matches).await
     }
 
     /// The access-log lines so far.
     pub fn access_lines(&self) -> Vec<serde_json::Value> {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l["target"] == "access")
-            .cloned()
-            .collect()
+        self.log.lines(|l| l["target"] == "access")
     }
 
     pub fn pid(&self) -> u32 {

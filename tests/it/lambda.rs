@@ -6,10 +6,9 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
@@ -17,6 +16,7 @@ use crate::binary::{peak_rss_kib, PEAK_RSS_LIMIT_KIB};
 use crate::client::{parse_response, read_across};
 use crate::fixture::truncate;
 use crate::fixture::{Fixture, CACHE_CONTROL, CHUNK, MAX_RANGES};
+use crate::logs::JsonLog;
 use crate::s3::{client as s3_client, s3_env, s3_store, s3_validators, upload_fixture, S3Server};
 use crate::table::{self, Framing};
 
@@ -31,7 +31,7 @@ pub struct Emulated {
     _emulator: Child,
     function: Child,
     pub addr: SocketAddr,
-    lines: Arc<Mutex<Vec<serde_json::Value>>>,
+    log: JsonLog,
 }
 
 fn free_port() -> u16 {
@@ -105,22 +105,12 @@ impl Emulated {
     pub async fn start_with(dir: &Path, env: &[(&str, String)]) -> Self {
         let (emulator, addr) = start_emulator().await;
         let mut function = start_function(addr, dir, env);
-        let stdout = function.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) {
-                    sink.lock().unwrap().push(value);
-                }
-            }
-        });
+        let log = JsonLog::follow(function.stdout.take().unwrap(), false);
         let emulated = Emulated {
             _emulator: emulator,
             function,
             addr,
-            lines,
+            log,
         };
         emulated
             .wait_for(|l| l["message"] == "serving media through the Lambda runtime")
@@ -128,22 +118,23 @@ impl Emulated {
         emulated
     }
 
+    /// Waits (up to 20 s) for a log line of the function that `matches`.
     pub async fn wait_for(
         &self,
         matches: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(line) = self.lines.lock().unwrap().iter().find(|l| matches(l)) {
-                return line.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no such log line; got {:?}",
-                self.lines.lock().unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.log.wait_for(Duration::from_secs(20), matches).await
+    }
+
+    /// Replays the table through the emulated Function URL. The emulator
+    /// answers OPTIONS itself (its CORS preflight), as a Function URL with a
+    /// CORS configuration does, so those cases never reach the function.
+    async fn run_table(&self, fixture: &Fixture, store: &table::Store<'_>) {
+        let cases: Vec<_> = table::cases(fixture, store)
+            .into_iter()
+            .filter(|case| case.method != "OPTIONS")
+            .collect();
+        table::run(self.addr, &cases, Framing::Remapped).await;
     }
 }
 
@@ -197,14 +188,9 @@ fn median(mut v: Vec<Duration>) -> Duration {
 async fn serves_the_whole_table_through_the_emulator() {
     let fixture = Fixture::new();
     let emulated = Emulated::start(&fixture.root).await;
-    // The emulated Function URL answers OPTIONS itself (its CORS preflight), as
-    // a Function URL with a CORS configuration does; the function never sees it.
-    let store = table::Store::directory(&fixture);
-    let cases: Vec<_> = table::cases(&fixture, &store)
-        .into_iter()
-        .filter(|case| case.method != "OPTIONS")
-        .collect();
-    table::run(emulated.addr, &cases, Framing::Remapped).await;
+    emulated
+        .run_table(&fixture, &table::Store::directory(&fixture))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,11 +202,7 @@ async fn serves_the_whole_table_from_s3_through_the_emulator() {
     let validators = s3_validators(&client).await;
     let store = s3_store(&validators);
     let emulated = Emulated::start_with(&fixture.root, &s3_env(&s3)).await;
-    let cases: Vec<_> = table::cases(&fixture, &store)
-        .into_iter()
-        .filter(|case| case.method != "OPTIONS")
-        .collect();
-    table::run(emulated.addr, &cases, Framing::Remapped).await;
+    emulated.run_table(&fixture, &store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@ mod client;
 mod fixture;
 mod lambda;
 mod local;
+mod logs;
 mod s3;
 mod table;
 
