@@ -38,8 +38,8 @@ echo "  built in $(( $(date +%s) - started )) s"
 bootstrap="$build_dir/MediaFunction/bootstrap"
 media="$build_dir/SampleMediaLayer/sample-media"
 test -x "$bootstrap" || { echo "no bootstrap at $bootstrap"; exit 1; }
-for f in test-pattern.mp4 test-pattern.webm tone.mp3 tone.ogg test-pattern.jpg test-pattern.png test-pattern.webp; do
-  cmp -s "sample-media/$f" "$media/$f" || { echo "layer lacks sample-media/$f"; exit 1; }
+for f in sample-media/*; do
+  cmp -s "$f" "$media/${f#sample-media/}" || { echo "layer lacks $f"; exit 1; }
 done
 printf '  bootstrap: %s bytes\n  sample-media layer: %s bytes in %s files\n' \
   "$(stat -c %s "$bootstrap")" "$(du -sb "$media" | cut -f1)" "$(ls "$media" | wc -l)"

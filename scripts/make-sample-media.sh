@@ -25,6 +25,10 @@ ffmpeg "${common[@]}" "${video_src[@]}" "${audio_src[@]}" \
   -c:a aac -b:a 96k -flags:v +bitexact -flags:a +bitexact \
   -movflags +faststart "${exact[@]}" "$out/test-pattern.mp4"
 
+# The same MP4 with its moov atom at the end (no faststart), as many cameras and
+# tools write it: a player must fetch the end first with a suffix or late range.
+ffmpeg "${common[@]}" -i "$out/test-pattern.mp4" -c copy "${exact[@]}" "$out/test-pattern-moov-at-end.mp4"
+
 # VP9/Opus in WebM.
 ffmpeg "${common[@]}" "${video_src[@]}" "${audio_src[@]}" \
   -c:v libvpx-vp9 -b:v 500k -deadline good -cpu-used 4 -row-mt 1 -g 50 \
