@@ -100,10 +100,7 @@ impl MediaService {
         let mut response = match self.source.open(&key, &read).await {
             Ok(opened) => self.content(opened, is_head),
             Err(e) => {
-                let status = match e {
-                    SourceError::Forbidden => self.settings.denied_status,
-                    _ => source_error_status(&e),
-                };
+                let status = source_error_status(&e, self.settings.denied_status);
                 if status.is_server_error() {
                     tracing::error!(key = %key, error = %e, "source failed");
                 }
@@ -221,11 +218,12 @@ fn key_error_status(e: KeyError) -> StatusCode {
     }
 }
 
-/// The one place where a source's failure becomes a status.
-fn source_error_status(e: &SourceError) -> StatusCode {
+/// The one place where a source's failure becomes a status; `denied` is the
+/// configured answer to an access refusal (403, or 404 to hide existence).
+fn source_error_status(e: &SourceError, denied: StatusCode) -> StatusCode {
     match e {
         SourceError::NotFound => StatusCode::NOT_FOUND,
-        SourceError::Forbidden => StatusCode::FORBIDDEN,
+        SourceError::Forbidden => denied,
         SourceError::Changed => StatusCode::SERVICE_UNAVAILABLE,
         SourceError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
         SourceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
