@@ -17,7 +17,7 @@ use crate::client::{parse_response, read_across};
 use crate::fixture::truncate;
 use crate::fixture::{Fixture, CACHE_CONTROL, CHUNK, MAX_RANGES};
 use crate::logs::JsonLog;
-use crate::s3::{client as s3_client, s3_env, s3_store, s3_validators, upload_fixture, S3Server};
+use crate::s3::{s3_env, s3_store, s3_with_fixture};
 use crate::table::{self, Framing};
 
 const MIB: u64 = 1024 * 1024;
@@ -196,10 +196,7 @@ async fn serves_the_whole_table_through_the_emulator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_the_whole_table_from_s3_through_the_emulator() {
     let fixture = Fixture::new();
-    let s3 = S3Server::start().await;
-    let client = s3_client(&s3.endpoint());
-    upload_fixture(&client, &fixture).await;
-    let validators = s3_validators(&client).await;
+    let (s3, _client, validators) = s3_with_fixture(&fixture).await;
     let store = s3_store(&validators);
     let emulated = Emulated::start_with(&fixture.root, &s3_env(&s3)).await;
     emulated.run_table(&fixture, &store).await;

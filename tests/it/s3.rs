@@ -177,6 +177,16 @@ pub async fn s3_validators(client: &Client) -> HashMap<String, Validators> {
     all
 }
 
+/// A test server holding the uploaded fixture, a client for it, and the
+/// validators S3 gave each fixture object.
+pub async fn s3_with_fixture(fixture: &Fixture) -> (S3Server, Client, HashMap<String, Validators>) {
+    let s3 = S3Server::start().await;
+    let client = client(&s3.endpoint());
+    upload_fixture(&client, fixture).await;
+    let validators = s3_validators(&client).await;
+    (s3, client, validators)
+}
+
 pub fn s3_store(validators: &HashMap<String, Validators>) -> Store<'_> {
     Store {
         validators: Box::new(move |name| validators[name].clone()),
@@ -194,10 +204,7 @@ async fn start_server(endpoint: &str, presign: Option<PresignPolicy>) -> TestSer
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_the_whole_table_from_s3() {
     let fixture = Fixture::new();
-    let s3 = S3Server::start().await;
-    let client = client(&s3.endpoint());
-    upload_fixture(&client, &fixture).await;
-    let validators = s3_validators(&client).await;
+    let (s3, _client, validators) = s3_with_fixture(&fixture).await;
     let store = s3_store(&validators);
     let server = start_server(&s3.endpoint(), None).await;
     table::run(server.addr, &table::cases(&fixture, &store), Framing::Exact).await;
@@ -207,10 +214,8 @@ async fn serves_the_whole_table_from_s3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_s3_request_per_client_request() {
     let fixture = Fixture::new();
-    let s3 = S3Server::start().await;
-    let client = client(&s3.endpoint());
-    upload_fixture(&client, &fixture).await;
-    let etag = s3_validators(&client).await["bytes.bin"].etag.clone();
+    let (s3, _client, validators) = s3_with_fixture(&fixture).await;
+    let etag = validators["bytes.bin"].etag.clone();
     let server = start_server(&s3.endpoint(), None).await;
     let weak = format!("W/{etag}");
     // (name, method, request fields, status, the S3 requests it takes)
