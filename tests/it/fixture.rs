@@ -146,3 +146,13 @@ pub async fn truncate(path: &Path) {
         .set_len(0)
         .unwrap();
 }
+
+/// A loopback port free at the time of asking, for servers that must be told
+/// their port (the Lambda emulator, the S3 server).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

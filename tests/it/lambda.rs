@@ -3,7 +3,7 @@
 //! time to first byte, a failure in the middle of a body, and a client that
 //! goes away.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -14,8 +14,7 @@ use tokio::process::{Child, Command};
 
 use crate::binary::{peak_rss_kib, PEAK_RSS_LIMIT_KIB};
 use crate::client::{parse_response, read_across};
-use crate::fixture::truncate;
-use crate::fixture::{Fixture, CACHE_CONTROL, CHUNK, MAX_RANGES};
+use crate::fixture::{free_port, truncate, Fixture, CACHE_CONTROL, CHUNK, MAX_RANGES};
 use crate::logs::JsonLog;
 use crate::s3::{s3_env, s3_store, s3_with_fixture};
 use crate::table::{self, Framing};
@@ -32,14 +31,6 @@ pub struct Emulated {
     function: Child,
     pub addr: SocketAddr,
     log: JsonLog,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The binary under test: `MEDIA_STREAMER_BIN` if set (to measure a release

@@ -4,7 +4,7 @@
 //! redirect, and memory while streaming 1 GiB.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 use crate::client::{parse_response, read_across, send};
-use crate::fixture::{default_local, settings, Fixture, TestServer, Validators};
+use crate::fixture::{default_local, free_port, settings, Fixture, TestServer, Validators};
 use crate::table::{self, Framing, Store};
 
 pub const BUCKET: &str = "media-test";
@@ -38,14 +38,6 @@ pub struct S3Server {
     child: Child,
     pub port: u16,
     log: Arc<Mutex<Vec<String>>>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl S3Server {
