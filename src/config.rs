@@ -271,6 +271,17 @@ pub struct ServiceArgs {
     #[arg(long, env = "MEDIA_DENIED_STATUS", default_value = "403",
           value_parser = ["403", "404"])]
     pub denied_status: String,
+
+    /// An HTML index page, with players and embed snippets, for directory
+    /// paths (`/`, `/videos/`): on or off. Default: on locally, off in Lambda
+    /// mode (the template's EnableIndex parameter turns it on there).
+    #[arg(long, env = "MEDIA_INDEX", value_parser = clap::builder::BoolishValueParser::new())]
+    pub index: Option<bool>,
+
+    /// Entries per index page; further entries are behind a "Next page" link.
+    #[arg(long, env = "MEDIA_INDEX_PAGE_SIZE", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub index_page_size: u64,
 }
 
 /// Log settings. The level comes from `RUST_LOG` (default `info`).
@@ -295,7 +306,8 @@ pub enum ConfigError {
 }
 
 impl ServiceArgs {
-    pub fn settings(&self) -> Result<ServiceSettings, ConfigError> {
+    /// The pipeline's settings; `lambda` picks the defaults of Lambda mode.
+    pub fn settings(&self, lambda: bool) -> Result<ServiceSettings, ConfigError> {
         let cache_control = HeaderValue::from_str(&self.cache_control)
             .map_err(|_| ConfigError::CacheControl(self.cache_control.clone()))?;
         Ok(ServiceSettings {
@@ -310,6 +322,10 @@ impl ServiceArgs {
                 max_ranges: self.max_ranges as usize,
             },
             cache_control,
+            index_page_size: self
+                .index
+                .unwrap_or(!lambda)
+                .then_some(self.index_page_size as usize),
         })
     }
 }
@@ -353,7 +369,10 @@ mod tests {
         ]);
         assert_eq!(serve.dir, PathBuf::from("/m"));
         assert_eq!(serve.addr, "0.0.0.0:80".parse().unwrap());
-        assert_eq!(serve.service.settings().unwrap().limits.open_ended_cap, 7);
+        assert_eq!(
+            serve.service.settings(false).unwrap().limits.open_ended_cap,
+            7
+        );
 
         let top = parse(&["media-streamer", "--dir", "/n"]);
         assert_eq!(top.dir, PathBuf::from("/n"));
@@ -369,7 +388,7 @@ mod tests {
             Some(LAMBDA_PRESIGN_ABOVE_BYTES)
         );
         assert_eq!(
-            default.service.settings().unwrap().denied_status,
+            default.service.settings(false).unwrap().denied_status,
             http::StatusCode::FORBIDDEN
         );
         let s3 = parse(&[
@@ -392,9 +411,41 @@ mod tests {
         assert!(s3.source.path_style());
         assert_eq!(s3.source.presign(true), None);
         assert_eq!(
-            s3.service.settings().unwrap().denied_status,
+            s3.service.settings(false).unwrap().denied_status,
             http::StatusCode::NOT_FOUND
         );
+    }
+
+    #[test]
+    fn index_is_on_locally_and_off_on_lambda_unless_set() {
+        let index = |args: &[&str], lambda: bool| {
+            parse(args)
+                .service
+                .settings(lambda)
+                .unwrap()
+                .index_page_size
+        };
+        let cases: &[(&[&str], bool, Option<usize>)] = &[
+            (&["media-streamer"], false, Some(100)),
+            (&["media-streamer"], true, None),
+            (&["media-streamer", "--index", "off"], false, None),
+            (&["media-streamer", "--index", "false"], false, None),
+            (&["media-streamer", "--index", "on"], true, Some(100)),
+            (
+                &[
+                    "media-streamer",
+                    "--index",
+                    "true",
+                    "--index-page-size",
+                    "7",
+                ],
+                true,
+                Some(7),
+            ),
+        ];
+        for (args, lambda, want) in cases {
+            assert_eq!(index(args, *lambda), *want, "{args:?} lambda={lambda}");
+        }
     }
 
     #[test]
@@ -443,11 +494,14 @@ mod tests {
             &["media-streamer", "--log-format", "xml"],
             &["media-streamer", "--denied-status", "500"],
             &["media-streamer", "--presign-expires-secs", "0"],
+            &["media-streamer", "--index", "maybe"],
+            &["media-streamer", "--index-page-size", "0"],
+            &["media-streamer", "--index-page-size", "1001"],
         ] {
             assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
         }
         let mut args = parse(&["media-streamer"]).service;
         args.cache_control = "bad\nvalue".into();
-        assert!(args.settings().is_err());
+        assert!(args.settings(false).is_err());
     }
 }

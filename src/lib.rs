@@ -85,7 +85,7 @@ pub async fn build_source(
 /// Runs the local server until SIGINT or SIGTERM.
 pub async fn run_local(args: ServeArgs) -> Result<(), BoxError> {
     let (source, description) = build_source(&args.dir, &args.source, false).await?;
-    let service = MediaService::new(source, args.service.settings()?);
+    let service = MediaService::new(source, args.service.settings(false)?);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     tracing::info!(
         addr = %listener.local_addr()?,
@@ -106,7 +106,7 @@ pub async fn run_local(args: ServeArgs) -> Result<(), BoxError> {
 /// Runs as a Lambda function until the runtime stops.
 pub async fn run_lambda(args: LambdaArgs) -> Result<(), BoxError> {
     let (source, description) = build_source(&args.dir, &args.source, true).await?;
-    let mut settings = args.service.settings()?;
+    let mut settings = args.service.settings(true)?;
     if !settings.cors.is_off() {
         // The Function URL's Cors configuration sends these fields on Lambda;
         // a second set from the function would make browsers refuse both.

@@ -16,6 +16,7 @@ use http::{Request, Response, StatusCode};
 use crate::body::{AccessRecord, ResponseBody};
 use crate::protocol::cors::{self, CorsPolicy};
 use crate::protocol::headers::{self as heads, Head};
+use crate::protocol::index;
 use crate::protocol::key::{parse_target, KeyError, Target};
 use crate::protocol::multipart::{new_boundary, MultipartLayout};
 use crate::protocol::plan::{ReadMethod, ReadRequest};
@@ -32,6 +33,9 @@ pub struct ServiceSettings {
     pub cors: CorsPolicy,
     /// Cache-Control for objects that carry none of their own.
     pub cache_control: HeaderValue,
+    /// Entries per index page of a directory path; `None` turns the index off
+    /// (a directory path is then 404).
+    pub index_page_size: Option<usize>,
 }
 
 /// The media service: a `tower::Service` from any `http::Request` to a
@@ -93,7 +97,7 @@ impl MediaService {
         let is_head = method == ReadMethod::Head;
         let key = match parse_target(request.uri.path()) {
             Ok(Target::Object(key)) => key,
-            Ok(Target::Directory(_)) => return fixed(heads::error(StatusCode::NOT_FOUND), is_head),
+            Ok(Target::Directory(prefix)) => return self.index(request, &prefix, is_head).await,
             Err(e) => return fixed(heads::error(key_error_status(e)), is_head),
         };
         let read = ReadRequest::from_headers(method, &request.headers, self.settings.limits);
@@ -110,6 +114,35 @@ impl MediaService {
         let note = response.extensions_mut().get_or_insert_default::<LogNote>();
         note.key = Some(key.to_string());
         response
+    }
+
+    /// The index page of a directory path, when the index is on.
+    async fn index(
+        &self,
+        request: &http::request::Parts,
+        prefix: &str,
+        is_head: bool,
+    ) -> Response<ResponseBody> {
+        let Some(page_size) = self.settings.index_page_size else {
+            return fixed(heads::error(StatusCode::NOT_FOUND), is_head);
+        };
+        let after = match index::page_after(request.uri.query()) {
+            Ok(after) => after,
+            Err(_) => return fixed(heads::error(StatusCode::BAD_REQUEST), is_head),
+        };
+        match self.source.list(prefix, after.as_deref(), page_size).await {
+            Ok(listing) => {
+                let html = Bytes::from(index::render(prefix, &listing));
+                fixed((heads::index_page(html.len()), html), is_head)
+            }
+            Err(e) => {
+                let status = source_error_status(&e, self.settings.denied_status);
+                if status.is_server_error() {
+                    tracing::error!(prefix, error = %e, "listing failed");
+                }
+                fixed(heads::error(status), is_head)
+            }
+        }
     }
 
     fn content(&self, opened: Opened, is_head: bool) -> Response<ResponseBody> {

@@ -118,6 +118,29 @@ pub fn precondition_failed(meta: Option<&ObjectMeta>) -> (Head, Bytes) {
     (head, body)
 }
 
+/// 200 with an index page: HTML of `length` bytes, revalidated on every use
+/// (it changes as objects come and go), locked down by its own
+/// Content-Security-Policy.
+pub fn index_page(length: usize) -> Head {
+    let mut head = Head::new(StatusCode::OK);
+    head.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    head.set(header::CONTENT_LENGTH, length);
+    head.headers
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    head.headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(super::index::CONTENT_SECURITY_POLICY),
+    );
+    head.headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    head
+}
+
 /// 307 to `location` (RFC 9110 §15.4.8): the same method, elsewhere, this once.
 pub fn temporary_redirect(location: &str) -> (Head, Bytes) {
     let (mut head, body) = error(StatusCode::TEMPORARY_REDIRECT);

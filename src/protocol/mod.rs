@@ -4,6 +4,7 @@
 pub mod conditional;
 pub mod cors;
 pub mod headers;
+pub mod index;
 pub mod key;
 pub mod media_type;
 pub mod multipart;

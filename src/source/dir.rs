@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use super::{BodyStream, ObjectMeta, Opened, Source, SourceError};
 use crate::protocol::conditional::{EntityTag, Validators};
+use crate::protocol::index::{ListEntry, Listing};
 use crate::protocol::key::ObjectKey;
 use crate::protocol::media_type::content_type_for;
 use crate::protocol::plan::{decide, ReadRequest};
@@ -79,6 +80,65 @@ impl Source for DirSource {
             read_range(Arc::clone(&file), range)
         }))
     }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Listing, SourceError> {
+        let mut dir = self.root.clone();
+        for segment in prefix.split('/').filter(|s| !s.is_empty()) {
+            if segment.starts_with('.') {
+                return Err(SourceError::NotFound);
+            }
+            dir.push(segment);
+        }
+        let root = self.root.clone();
+        let entries = tokio::task::spawn_blocking(move || list_within(&root, &dir))
+            .await
+            .map_err(|e| SourceError::Io(io::Error::other(e)))??;
+        Ok(Listing::page(entries, after, limit))
+    }
+}
+
+/// The entries of `dir`, which must really lie under `root`: regular files and
+/// directories, following links only to places under the root, leaving out
+/// names that start with `.` or are not UTF-8, as [`DirSource::open`] would
+/// refuse them.
+fn list_within(root: &Path, dir: &Path) -> Result<Vec<ListEntry>, SourceError> {
+    let real = std::fs::canonicalize(dir).map_err(from_io)?;
+    if !real.starts_with(root) {
+        return Err(SourceError::NotFound);
+    }
+    let mut entries = Vec::new();
+    for item in std::fs::read_dir(&real).map_err(from_io)? {
+        let item = item.map_err(from_io)?;
+        let Ok(name) = item.file_name().into_string() else {
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = item.path();
+        let is_link = item.file_type().map_err(from_io)?.is_symlink();
+        if is_link
+            && !std::fs::canonicalize(&path)
+                .map(|target| target.starts_with(root))
+                .unwrap_or(false)
+        {
+            continue;
+        }
+        let Ok(md) = std::fs::metadata(&path) else {
+            continue; // a dangling link, or gone since the listing
+        };
+        if md.is_dir() {
+            entries.push(ListEntry::directory(&name));
+        } else if md.is_file() {
+            entries.push(ListEntry::object(&name, md.len()));
+        }
+    }
+    Ok(entries)
 }
 
 /// Opens `path` if it is a regular file that really lies under `root` (after

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use crate::protocol::conditional::{EntityTag, Validators};
+use crate::protocol::index::Listing;
 use crate::protocol::key::ObjectKey;
 use crate::protocol::plan::{Decision, ReadMethod, ReadRequest};
 use crate::protocol::range::{ByteRange, Selection};
@@ -105,6 +106,17 @@ pub trait Source: Send + Sync + 'static {
     /// same rules) and opens the bytes to send, with as few round trips to the
     /// store as it can.
     async fn open(&self, key: &ObjectKey, request: &ReadRequest) -> Result<Opened, SourceError>;
+
+    /// Lists what lies directly under `prefix` (empty for the root, else
+    /// ending in `/`): objects and sub-directories, in name order, the names
+    /// after `after`, at most `limit` of them. A prefix with nothing under it is
+    /// `NotFound`, the root excepted.
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Listing, SourceError>;
 }
 
 /// Failures of a source; the service maps each to a status in one place.

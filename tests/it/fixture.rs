@@ -19,6 +19,8 @@ use tokio::task::JoinHandle;
 pub const CHUNK: u64 = 4096;
 pub const CACHE_CONTROL: &str = "public, max-age=60";
 pub const MAX_RANGES: usize = 16;
+/// Index pages are short in the tests, so that paging shows.
+pub const INDEX_PAGE_SIZE: usize = 3;
 /// Bytes of the file outside the root; no response may ever contain them.
 pub const SECRET: &[u8] = b"SECRET-OUTSIDE-THE-MEDIA-ROOT";
 
@@ -93,6 +95,7 @@ pub fn settings() -> ServiceSettings {
         cache_control: HeaderValue::from_static(CACHE_CONTROL),
         denied_status: http::StatusCode::FORBIDDEN,
         cors: media_streamer::protocol::cors::CorsPolicy::Off,
+        index_page_size: Some(INDEX_PAGE_SIZE),
     }
 }
 

@@ -14,7 +14,9 @@ use tokio::process::{Child, Command};
 
 use crate::binary::{peak_rss_kib, PEAK_RSS_LIMIT_KIB};
 use crate::client::{parse_response, read_across};
-use crate::fixture::{free_port, truncate, Fixture, CACHE_CONTROL, CHUNK, MAX_RANGES};
+use crate::fixture::{
+    free_port, truncate, Fixture, CACHE_CONTROL, CHUNK, INDEX_PAGE_SIZE, MAX_RANGES,
+};
 use crate::logs::JsonLog;
 use crate::s3::{s3_env, s3_store, s3_with_fixture};
 use crate::table::{self, Framing};
@@ -81,6 +83,8 @@ fn start_function(addr: SocketAddr, dir: &Path, env: &[(&str, String)]) -> Child
         .env("MEDIA_RANGE_CHUNK_BYTES", CHUNK.to_string())
         .env("MEDIA_MAX_RANGES", MAX_RANGES.to_string())
         .env("MEDIA_CACHE_CONTROL", CACHE_CONTROL)
+        .env("MEDIA_INDEX", "on")
+        .env("MEDIA_INDEX_PAGE_SIZE", INDEX_PAGE_SIZE.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
