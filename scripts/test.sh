@@ -34,6 +34,16 @@ fi
 sam --version
 cfn-lint --version
 
+step "Chromium and ChromeDriver (browser tests, from Debian)"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver fonts-dejavu-core
+fi
+chromium --version
+chromedriver --version
+
 step "format"
 cargo fmt --all -- --check
 

@@ -2,6 +2,7 @@
 //! crate and its dependencies are linked once.
 
 mod binary;
+mod browser;
 mod client;
 mod fixture;
 mod lambda;

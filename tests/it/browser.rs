@@ -1,0 +1,452 @@
+//! The media in a real browser: headless Chromium, driven through ChromeDriver
+//! (WebDriver), plays, seeks and shows what the binary serves, and the binary's
+//! access log shows how each file was fetched.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use fantoccini::wd::TimeoutConfiguration;
+use fantoccini::{Client, ClientBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+
+use crate::binary::Running;
+use crate::fixture::free_port;
+
+/// Open-ended ranges are capped this small here, so that a player needs many
+/// range requests for one file and a seek needs a new one, as with the large
+/// files of real use.
+const RANGE_CHUNK: &str = "65536";
+
+fn sample_media() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-media")
+}
+
+fn program(variable: &str, default: &str) -> String {
+    std::env::var(variable).unwrap_or_else(|_| default.to_owned())
+}
+
+/// Headless Chromium in a fresh profile, behind its own ChromeDriver.
+struct Browser {
+    _driver: Child,
+    client: Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let driver_bin = program("CHROMEDRIVER", "/usr/bin/chromedriver");
+        let chromium = program("CHROMIUM", "/usr/bin/chromium");
+        let port = free_port();
+        let driver = Command::new(&driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{driver_bin}: {e}. The browser tests need Debian's chromium and \
+                     chromium-driver: apt-get install chromium chromium-driver \
+                     (scripts/test.sh does)"
+                )
+            });
+        assert!(
+            Path::new(&chromium).exists(),
+            "{chromium} is missing: apt-get install chromium (scripts/test.sh does)"
+        );
+        let profile = tempfile::tempdir().unwrap();
+        let args = [
+            "--headless".to_owned(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-dev-shm-usage".into(),
+            "--mute-audio".into(),
+            "--autoplay-policy=no-user-gesture-required".into(),
+            "--window-size=1280,900".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": chromium, "args": args }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            match ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => break client,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("no WebDriver session with {chromium}: {e}"),
+            }
+        };
+        client
+            .update_timeouts(TimeoutConfiguration::new(
+                Some(Duration::from_secs(60)),
+                Some(Duration::from_secs(30)),
+                Some(Duration::ZERO),
+            ))
+            .await
+            .unwrap();
+        Browser {
+            _driver: driver,
+            client,
+            _profile: profile,
+        }
+    }
+
+    async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    /// Runs `script` in the page; it ends by calling its last argument.
+    async fn run(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client.execute_async(script, args).await.unwrap()
+    }
+
+    async fn close(self) {
+        self.client.close().await.unwrap();
+    }
+}
+
+/// Plays a `<video>` or `<audio>` element past 1 s, then seeks it; reports
+/// what happened. With `crossOrigin`, the element asks for CORS, and a video
+/// is drawn to a canvas whose pixels are then read (which only CORS allows).
+const PLAY_AND_SEEK: &str = r#"
+const [src, tag, seekTo, crossOrigin, done] = arguments;
+const m = document.createElement(tag);
+m.muted = true;
+m.preload = 'auto';
+if (crossOrigin) m.crossOrigin = 'anonymous';
+const result = {};
+let timer;
+const finish = (outcome) => {
+  clearTimeout(timer);
+  result.outcome = outcome;
+  result.currentTime = m.currentTime;
+  result.readyState = m.readyState;
+  result.duration = m.duration;
+  result.error = m.error ? m.error.code : null;
+  if (outcome === 'seeked' && tag === 'video') {
+    const canvas = document.createElement('canvas');
+    canvas.width = m.videoWidth;
+    canvas.height = m.videoHeight;
+    const context = canvas.getContext('2d');
+    context.drawImage(m, 0, 0);
+    try {
+      context.getImageData(0, 0, 1, 1);
+      result.pixelsReadable = true;
+    } catch (e) {
+      result.pixelsReadable = false;
+    }
+  }
+  m.pause();
+  m.remove();
+  done(result);
+};
+timer = setTimeout(() => finish('timeout'), 30000);
+m.addEventListener('error', () => finish('error'));
+const onTime = () => {
+  if (m.currentTime > 1) {
+    m.removeEventListener('timeupdate', onTime);
+    result.playedTo = m.currentTime;
+    m.pause();
+    m.addEventListener('seeked', () => finish('seeked'), { once: true });
+    m.currentTime = seekTo;
+  }
+};
+m.addEventListener('timeupdate', onTime);
+document.body.appendChild(m);
+m.src = src;
+m.play().catch((e) => { if (!m.error) finish('play refused: ' + e.name); });
+"#;
+
+/// Decodes an image; reports its natural size.
+const DECODE_IMAGE: &str = r#"
+const [src, done] = arguments;
+const img = new Image();
+img.src = src;
+img.decode().then(
+  () => done({ width: img.naturalWidth, height: img.naturalHeight }),
+  (e) => done({ error: String(e) }),
+);
+"#;
+
+/// The players of an index page, once each has loaded its metadata (or failed).
+const INDEX_PLAYERS: &str = r#"
+const done = arguments[0];
+const players = [...document.querySelectorAll('main video, main audio')];
+const settled = players.map((m) => new Promise((resolve) => {
+  if (m.readyState >= 1 || m.error) return resolve();
+  m.addEventListener('loadedmetadata', resolve, { once: true });
+  m.addEventListener('error', resolve, { once: true });
+}));
+const timeout = new Promise((resolve) => setTimeout(resolve, 20000));
+Promise.race([Promise.all(settled), timeout]).then(() => done({
+  videos: [...document.querySelectorAll('main video')].map((v) => v.getAttribute('src')),
+  audios: [...document.querySelectorAll('main audio')].map((a) => a.getAttribute('src')),
+  images: [...document.querySelectorAll('main img')].map((i) => i.getAttribute('src')),
+  loaded: players.map((m) => [m.getAttribute('src'), m.readyState, m.error ? m.error.code : null]),
+  urls: [...document.querySelectorAll('code.url')].map((c) => c.textContent),
+  snippets: [...document.querySelectorAll('code.snippet')].map((c) => c.textContent),
+  names: [...document.querySelectorAll('figcaption a')].map((a) => a.textContent),
+  layout: getComputedStyle(document.querySelector('main')).display,
+  injected: window.injected === true || document.querySelector('img[src="x"]') !== null,
+}));
+"#;
+
+/// The sample media that plays: file, element, seek target in seconds.
+const PLAYABLE: [(&str, &str, f64); 5] = [
+    ("test-pattern.mp4", "video", 7.0),
+    ("test-pattern-moov-at-end.mp4", "video", 7.0),
+    ("test-pattern.webm", "video", 7.0),
+    ("tone.mp3", "audio", 7.0),
+    ("tone.ogg", "audio", 7.0),
+];
+
+const IMAGES: [&str; 3] = ["test-pattern.jpg", "test-pattern.png", "test-pattern.webp"];
+
+async fn serve_samples(extra: &[(&str, &str)]) -> Running {
+    let mut env = vec![("MEDIA_RANGE_CHUNK_BYTES", RANGE_CHUNK)];
+    env.extend_from_slice(extra);
+    Running::start(&sample_media(), &env).await
+}
+
+fn base(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+/// The access-log lines of GETs of `key`.
+fn fetches(server: &Running, key: &str) -> Vec<Value> {
+    server
+        .access_lines()
+        .into_iter()
+        .filter(|l| l["key"] == key && l["method"] == "GET")
+        .collect()
+}
+
+/// The first byte of each range the log shows for `key`, in request order.
+fn range_starts(lines: &[Value]) -> Vec<u64> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let range = l["range"].as_str()?.strip_prefix("bytes ")?;
+            range.split('-').next()?.parse().ok()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sample_plays_and_seeks_on_range_requests() {
+    let _serial = crate::MEASURE.lock().await;
+    let server = serve_samples(&[]).await;
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/", base(server.addr))).await;
+    let mut failures = Vec::new();
+    for (file, tag, seek_to) in PLAYABLE {
+        let result = browser
+            .run(
+                PLAY_AND_SEEK,
+                vec![
+                    json!(format!("/{file}")),
+                    json!(tag),
+                    json!(seek_to),
+                    json!(false),
+                ],
+            )
+            .await;
+        let played = result["playedTo"].as_f64().unwrap_or(0.0);
+        let now = result["currentTime"].as_f64().unwrap_or(0.0);
+        let ready = result["readyState"].as_u64().unwrap_or(0);
+        if result["outcome"] != "seeked"
+            || played <= 1.0
+            || ready < 2
+            || (now - seek_to).abs() > 0.5
+        {
+            failures.push(format!("{file}: {result}"));
+        }
+        // Every media fetch was a range answered with 206, and the player
+        // needed more than one: the open ranges were capped.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let lines = fetches(&server, file);
+        let statuses: Vec<_> = lines.iter().map(|l| l["status"].clone()).collect();
+        if lines.len() < 2 || statuses.iter().any(|s| s != 206) {
+            failures.push(format!("{file}: fetched with statuses {statuses:?}"));
+        }
+        let ranges: Vec<_> = lines
+            .iter()
+            .map(|l| {
+                format!(
+                    "{} ({} B)",
+                    l["range"].as_str().unwrap_or("-"),
+                    l["bytes_sent"]
+                )
+            })
+            .collect();
+        println!(
+            "{file}: played to {played:.2} s, seeked to {now:.2} s, readyState {ready}, \
+             {} range requests, all 206: {ranges:?}",
+            lines.len()
+        );
+    }
+    // The moov atom at the end: the player fetched the end of the file before
+    // it could start, so a late range precedes most of the file.
+    let size = std::fs::metadata(sample_media().join("test-pattern-moov-at-end.mp4"))
+        .unwrap()
+        .len();
+    let starts = range_starts(&fetches(&server, "test-pattern-moov-at-end.mp4"));
+    println!("moov at the end: range starts {starts:?} of {size} bytes");
+    let late = starts.iter().position(|&s| s > size / 2);
+    let middle = starts.iter().position(|&s| s > 0 && s < size / 4);
+    match (late, middle) {
+        (Some(late), Some(middle)) if late < middle => {}
+        _ => failures.push(format!(
+            "moov at the end: no late range before the middle: {starts:?}"
+        )),
+    }
+    for image in IMAGES {
+        let result = browser
+            .run(DECODE_IMAGE, vec![json!(format!("/{image}"))])
+            .await;
+        if result["width"] != 640 || result["height"] != 360 {
+            failures.push(format!("{image}: {result}"));
+        }
+    }
+    browser.close().await;
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_page_renders_working_players() {
+    let _serial = crate::MEASURE.lock().await;
+    let server = serve_samples(&[]).await;
+    let browser = Browser::start().await;
+    let root = base(server.addr);
+    browser.goto(&format!("{root}/")).await;
+    let page = browser.run(INDEX_PLAYERS, vec![]).await;
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        strings(&page["videos"]),
+        [
+            "/test-pattern-moov-at-end.mp4",
+            "/test-pattern.mp4",
+            "/test-pattern.webm"
+        ]
+    );
+    assert_eq!(strings(&page["audios"]), ["/tone.mp3", "/tone.ogg"]);
+    assert_eq!(
+        strings(&page["images"]),
+        [
+            "/test-pattern.jpg",
+            "/test-pattern.png",
+            "/test-pattern.webp"
+        ]
+    );
+    for player in page["loaded"].as_array().unwrap() {
+        assert!(
+            player[1].as_u64().unwrap() >= 1 && player[2].is_null(),
+            "a player did not load its metadata: {player}"
+        );
+    }
+    // The page's own script ran (its hash is in the policy) and made the URLs
+    // absolute; its style applied.
+    let names = strings(&page["names"]);
+    let urls = strings(&page["urls"]);
+    assert_eq!(names.len(), 8);
+    for (name, url) in names.iter().zip(&urls) {
+        assert_eq!(url, &format!("{root}/{name}"));
+    }
+    assert_eq!(
+        page["snippets"][2],
+        format!("<video controls src=\"{root}/test-pattern.mp4\"></video>")
+    );
+    assert_eq!(page["layout"], "grid");
+    assert_eq!(page["injected"], false);
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_markup_show_as_text() {
+    let _serial = crate::MEASURE.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let evil = "\"><img src=x onerror=\"window.injected=true\">.png";
+    std::fs::copy(
+        sample_media().join("test-pattern.png"),
+        dir.path().join(evil),
+    )
+    .unwrap();
+    let evil_text = "<svg onload=\"window.injected=true\">.txt";
+    std::fs::write(dir.path().join(evil_text), b"x").unwrap();
+    let server = Running::start(dir.path(), &[]).await;
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/", base(server.addr))).await;
+    let page = browser.run(INDEX_PLAYERS, vec![]).await;
+    assert_eq!(page["injected"], false, "{page}");
+    assert_eq!(page["names"], json!([evil, evil_text]));
+    // The link leads to the file.
+    let image = browser
+        .run(DECODE_IMAGE, vec![page["images"][0].clone()])
+        .await;
+    assert_eq!(image["width"], 640, "{image}");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_another_origin_plays_only_what_cors_allows() {
+    let _serial = crate::MEASURE.lock().await;
+    // The page's origin: another server (another port, and the name
+    // `localhost` rather than the address).
+    let page_dir = tempfile::tempdir().unwrap();
+    let page_server = Running::start(page_dir.path(), &[]).await;
+    let page_origin = format!("http://localhost:{}", page_server.addr.port());
+    let allowed = serve_samples(&[("MEDIA_CORS_ALLOW_ORIGIN", page_origin.as_str())]).await;
+    let other = serve_samples(&[("MEDIA_CORS_ALLOW_ORIGIN", "https://elsewhere.example")]).await;
+    let none = serve_samples(&[]).await;
+    let browser = Browser::start().await;
+    browser.goto(&format!("{page_origin}/")).await;
+    let mut results = Vec::new();
+    for (name, server, plays) in [
+        ("origin allowed", &allowed, true),
+        ("another origin allowed", &other, false),
+        ("CORS off", &none, false),
+    ] {
+        let src = format!("{}/test-pattern.mp4", base(server.addr));
+        let result = browser
+            .run(
+                PLAY_AND_SEEK,
+                vec![json!(src), json!("video"), json!(3.0), json!(true)],
+            )
+            .await;
+        println!("crossorigin video, {name}: {result}");
+        let ok = if plays {
+            result["outcome"] == "seeked" && result["pixelsReadable"] == true
+        } else {
+            result["outcome"] == "error" && result["error"] == 4
+        };
+        results.push((name, ok, result));
+    }
+    browser.close().await;
+    let failed: Vec<_> = results.iter().filter(|(_, ok, _)| !ok).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}
