@@ -608,3 +608,68 @@ async fn store_failures_are_retried_then_answered_briefly() {
         server.stop().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_lists_under_the_prefix_and_only_servable_keys() {
+    let s3 = S3Server::start().await;
+    let client = client(&s3.endpoint());
+    client.create_bucket().bucket(BUCKET).send().await.unwrap();
+    for key in [
+        "media/a.mp4",
+        "media/clips/", // a console "folder" marker
+        "media/clips/b.webm",
+        "media/odd\\name.mp4", // no URL can name it
+        "media/twice//slashed.mp4",
+        "media/<i onmouseover=x>.mp3",
+        "outside.mp4", // not under the prefix
+    ] {
+        client
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(ByteStream::from_static(b"0123456789"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let source = S3Source::new(client.clone(), BUCKET, "media", None);
+    let service = MediaService::new(Arc::new(source), settings());
+    let server = TestServer::start_service(service, default_local()).await;
+
+    // (target, status, what the page lists: names in order)
+    let cases: [(&str, u16, &[&str]); 6] = [
+        (
+            "/",
+            200,
+            &["%3Ci%20onmouseover%3Dx%3E.mp3", "a.mp4", "clips/"],
+        ),
+        ("/?after=a.mp4", 200, &["clips/", "twice/"]),
+        ("/clips/", 200, &["b.webm"]),
+        ("/twice/", 200, &[]),
+        ("/nothing/", 404, &[]),
+        ("/?after=%FF", 400, &[]),
+    ];
+    for (target, status, listed) in cases {
+        let response = send(server.addr, "GET", target, &[]).await;
+        assert_eq!(response.status, status, "{target}");
+        if status != 200 {
+            continue;
+        }
+        let html = String::from_utf8(response.body).unwrap();
+        let hrefs: Vec<&str> = html
+            .split("<a href=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        for name in listed {
+            assert!(
+                hrefs.iter().any(|h| h.ends_with(&format!("/{name}"))),
+                "{target}: no link to {name} in {hrefs:?}"
+            );
+        }
+        for absent in ["odd", "outside", "slashed.mp4", "<i onmouseover"] {
+            assert!(!html.contains(absent), "{target}: lists {absent}");
+        }
+    }
+    server.stop().await.unwrap();
+}
