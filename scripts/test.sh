@@ -48,10 +48,10 @@ step "format"
 cargo fmt --all -- --check
 
 step "lint"
-cargo clippy --all-targets -- -D warnings
+cargo clippy --all-targets --features loadtest -- -D warnings
 
 step "tests"
-cargo test --all-targets
+cargo test --all-targets --features loadtest
 
 step "deployment: lint, offline sam build, the built artifact under the emulator"
 scripts/check-deploy.sh

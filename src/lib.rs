@@ -5,9 +5,12 @@
 //! - [`source`]: where bytes come from, behind the [`source::Source`] trait.
 //! - [`service`]: the one request pipeline, a `tower::Service`.
 //! - [`transport`]: adapters from a network to the service.
+//! - `loadtest` (feature `loadtest`): the `media-loadtest` range load tester.
 
 pub mod body;
 pub mod config;
+#[cfg(feature = "loadtest")]
+pub mod loadtest;
 pub mod protocol;
 pub mod service;
 pub mod source;
