@@ -5,6 +5,8 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -23,19 +25,41 @@ use crate::source::SourceError;
 pub const MID_BODY_FAILURE_EXIT_CODE: i32 = 70;
 
 /// Runs the Lambda runtime loop with `service` until the runtime stops.
+///
+/// When a response cannot be delivered (the Runtime API closes the response
+/// stream, as when the client goes away mid-body), lambda_runtime ends its
+/// loop with an error. The function then polls for the next invocation again:
+/// exiting would make Lambda start a fresh execution environment after every
+/// abandoned seek. A loop that ends before serving any request (the Runtime
+/// API out of reach) returns its error.
 pub async fn run(service: MediaService) -> Result<(), lambda_http::Error> {
-    lambda_http::run_with_streaming_response(LambdaAdapter { service }).await
+    let adapter = LambdaAdapter::new(service);
+    loop {
+        let before = adapter.served.load(Ordering::Relaxed);
+        match lambda_http::run_with_streaming_response(adapter.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) if adapter.served.load(Ordering::Relaxed) > before => {
+                tracing::warn!(error = %e, "a response was not delivered; polling for the next invocation");
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Adapts [`MediaService`] to Function URL events (payload format 2.0).
 #[derive(Clone)]
 pub struct LambdaAdapter {
     service: MediaService,
+    /// Invocations taken so far.
+    served: Arc<AtomicU64>,
 }
 
 impl LambdaAdapter {
     pub fn new(service: MediaService) -> Self {
-        LambdaAdapter { service }
+        LambdaAdapter {
+            service,
+            served: Arc::new(AtomicU64::new(0)),
+        }
     }
 }
 
@@ -49,6 +73,7 @@ impl tower::Service<Request> for LambdaAdapter {
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        self.served.fetch_add(1, Ordering::Relaxed);
         let (mut parts, _body) = request.into_parts();
         // lambda_http rebuilds the URI through a URL parser that resolves `..`
         // and turns `\` into `/`; the pipeline must judge the path exactly as the

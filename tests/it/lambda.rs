@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 use crate::binary::{peak_rss_kib, PEAK_RSS_LIMIT_KIB};
-use crate::client::{parse_response, read_across};
+use crate::client::{parse_response, read_across, send};
 use crate::fixture::{
     free_port, truncate, Fixture, CACHE_CONTROL, CHUNK, INDEX_PAGE_SIZE, MAX_RANGES,
 };
@@ -111,6 +111,11 @@ impl Emulated {
             .wait_for(|l| l["message"] == "serving media through the Lambda runtime")
             .await;
         emulated
+    }
+
+    /// Whether the function's process is still the one started.
+    fn is_running(&mut self) -> bool {
+        matches!(self.function.try_wait(), Ok(None))
     }
 
     /// Waits (up to 20 s) for a log line of the function that `matches`.
@@ -269,7 +274,7 @@ async fn stops_reading_when_the_client_goes_away() {
     let file = std::fs::File::create(dir.path().join("big.mp4")).unwrap();
     file.set_len(100 * MIB).unwrap();
     drop(file);
-    let emulated = Emulated::start(dir.path()).await;
+    let mut emulated = Emulated::start(dir.path()).await;
     let mut stream = TcpStream::connect(emulated.addr).await.unwrap();
     let last = 100 * MIB - 1;
     let request = format!("GET /big.mp4 HTTP/1.1\r\nHost: x\r\nRange: bytes=0-{last}\r\n\r\n");
@@ -291,6 +296,18 @@ async fn stops_reading_when_the_client_goes_away() {
         "read {after} bytes after the client left"
     );
     assert_eq!(line["span"]["requestId"].as_str().map(str::len), Some(36));
+
+    // The same process answers the next request: a client that leaves costs
+    // no new execution environment.
+    for _ in 0..3 {
+        let response = send(emulated.addr, "GET", "/big.mp4", &[("Range", "bytes=0-9")]).await;
+        assert_eq!(response.status, 206);
+        assert_eq!(response.body, vec![0u8; 10]);
+    }
+    assert!(
+        emulated.is_running(),
+        "the function exited after the client left"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
