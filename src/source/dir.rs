@@ -1,10 +1,12 @@
 //! Objects from a directory on the local file system (the bundled media).
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
 use async_trait::async_trait;
@@ -20,14 +22,53 @@ use crate::protocol::range::ByteRange;
 
 /// Bytes read from disk per step: large enough that the per-read cost is small
 /// against the copy, small enough that a slow client pins little memory.
-pub const READ_CHUNK_BYTES: usize = 128 * 1024;
+pub const READ_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Ranges up to this size are read on the request's own thread: one `pread`
+/// of a page-cached file costs less than the hand-off to the blocking pool.
+pub const INLINE_READ_BYTES: u64 = 16 * 1024;
+
+/// Most files kept open between requests; past it the cache starts over.
+const OPEN_FILES: usize = 256;
 
 /// Serves the regular files under a root directory. Names starting with `.` are
 /// not served, and a symbolic link is followed only when its target lies under
 /// the root.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DirSource {
     root: PathBuf,
+    /// Files opened before, by path, with what described them then. A cached
+    /// file is used again only while a `stat` of its path still names the
+    /// same file, unchanged (device, inode, size, modification time).
+    open_files: Mutex<HashMap<PathBuf, Arc<OpenFile>>>,
+}
+
+/// A file opened, checked (under the root, regular) and described once.
+#[derive(Debug)]
+struct OpenFile {
+    file: Arc<File>,
+    meta: ObjectMeta,
+    identity: Identity,
+}
+
+/// What tells one version of a file from another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+}
+
+impl Identity {
+    fn of(md: &std::fs::Metadata) -> Self {
+        Identity {
+            dev: md.dev(),
+            ino: md.ino(),
+            size: md.len(),
+            mtime_ns: i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec()),
+        }
+    }
 }
 
 impl DirSource {
@@ -45,7 +86,27 @@ impl DirSource {
                 format!("media directory {} is not a directory", root.display()),
             ));
         }
-        Ok(DirSource { root })
+        Ok(DirSource {
+            root,
+            open_files: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The file at `path` if it was opened before and is unchanged: one
+    /// `stat`, on this thread (no hand-off for the common case).
+    fn cached(&self, path: &Path) -> Option<Arc<OpenFile>> {
+        let entry = self.open_files.lock().ok()?.get(path).cloned()?;
+        let md = std::fs::metadata(path).ok()?;
+        (Identity::of(&md) == entry.identity).then_some(entry)
+    }
+
+    fn remember(&self, path: PathBuf, entry: Arc<OpenFile>) {
+        if let Ok(mut files) = self.open_files.lock() {
+            if files.len() >= OPEN_FILES {
+                files.clear();
+            }
+            files.insert(path, entry);
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -68,17 +129,28 @@ impl DirSource {
 impl Source for DirSource {
     async fn open(&self, key: &ObjectKey, request: &ReadRequest) -> Result<Opened, SourceError> {
         let path = self.path_of(key)?;
-        let root = self.root.clone();
-        let content_type = content_type_for(key.file_name());
-        let (file, meta) =
-            tokio::task::spawn_blocking(move || open_within(&root, &path, content_type))
-                .await
-                .map_err(|e| SourceError::Io(io::Error::other(e)))??;
-        let decision = decide(request, &meta.validators, meta.size);
-        let file = Arc::new(file);
-        Ok(Opened::from_decision(decision, meta, request, |range| {
-            read_range(Arc::clone(&file), range)
-        }))
+        let entry = match self.cached(&path) {
+            Some(entry) => entry,
+            None => {
+                let root = self.root.clone();
+                let content_type = content_type_for(key.file_name());
+                let opened = path.clone();
+                let entry =
+                    tokio::task::spawn_blocking(move || open_within(&root, &opened, content_type))
+                        .await
+                        .map_err(|e| SourceError::Io(io::Error::other(e)))??;
+                let entry = Arc::new(entry);
+                self.remember(path, Arc::clone(&entry));
+                entry
+            }
+        };
+        let decision = decide(request, &entry.meta.validators, entry.meta.size);
+        Ok(Opened::from_decision(
+            decision,
+            entry.meta.clone(),
+            request,
+            |range| read_range(Arc::clone(&entry.file), range),
+        ))
     }
 
     async fn list(
@@ -145,11 +217,7 @@ fn list_within(root: &Path, dir: &Path) -> Result<Vec<ListEntry>, SourceError> {
 /// following links), and describes it from the same open file, so the bytes
 /// sent are those the validators describe. The type comes from the name asked
 /// for, not from a link's target.
-fn open_within(
-    root: &Path,
-    path: &Path,
-    content_type: String,
-) -> Result<(File, ObjectMeta), SourceError> {
+fn open_within(root: &Path, path: &Path, content_type: String) -> Result<OpenFile, SourceError> {
     let real = std::fs::canonicalize(path).map_err(from_io)?;
     if !real.starts_with(root) {
         tracing::warn!(path = %path.display(), "refused a link that leaves the media directory");
@@ -169,7 +237,11 @@ fn open_within(
         content_type,
         cache_control: None,
     };
-    Ok((file, meta))
+    Ok(OpenFile {
+        file: Arc::new(file),
+        meta,
+        identity: Identity::of(&md),
+    })
 }
 
 /// A strong ETag from the size and the modification time in nanoseconds.
@@ -200,9 +272,14 @@ fn from_io(e: io::Error) -> SourceError {
 }
 
 /// Streams `range` of `file` in [`READ_CHUNK_BYTES`] steps, one blocking read
-/// each. A file that ends early (truncated under us) is an error, so the
-/// response is aborted rather than cut short silently.
+/// each (on this thread for a range of at most [`INLINE_READ_BYTES`]). A file
+/// that ends early (truncated under us) is an error, so the response is
+/// aborted rather than cut short silently.
 fn read_range(file: Arc<File>, range: ByteRange) -> BodyStream {
+    if range.len() <= INLINE_READ_BYTES {
+        let read = move || read_chunk(&file, range.first, range.len() as usize);
+        return Box::pin(futures_util::stream::once(async move { read() }));
+    }
     let state = (file, range.first, range.len());
     Box::pin(futures_util::stream::try_unfold(
         state,
@@ -212,9 +289,8 @@ fn read_range(file: Arc<File>, range: ByteRange) -> BodyStream {
             }
             let want = remaining.min(READ_CHUNK_BYTES as u64) as usize;
             let (file, chunk) = tokio::task::spawn_blocking(move || {
-                let mut buf = vec![0u8; want];
-                let read = file.read_exact_at(&mut buf, offset);
-                (file, read.map(|()| Bytes::from(buf)))
+                let chunk = read_chunk(&file, offset, want);
+                (file, chunk)
             })
             .await
             .map_err(|e| SourceError::Io(io::Error::other(e)))?;
@@ -225,4 +301,39 @@ fn read_range(file: Arc<File>, range: ByteRange) -> BodyStream {
             )))
         },
     ))
+}
+
+/// Reads exactly `len` bytes at `offset` into a new buffer that is never
+/// zeroed first: the kernel's copy is the only pass over the memory.
+fn read_chunk(file: &File, offset: u64, len: usize) -> Result<Bytes, SourceError> {
+    let mut buf: Vec<u8> = Vec::with_capacity(len);
+    let mut filled = 0usize;
+    while filled < len {
+        let at = libc::off_t::try_from(offset + filled as u64)
+            .map_err(|_| SourceError::Io(io::ErrorKind::InvalidInput.into()))?;
+        // SAFETY: the destination is the unfilled tail of `buf`'s allocation,
+        // `len - filled` bytes long and not aliased; pread writes at most that
+        // many bytes and returns how many it wrote.
+        let n = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                buf.as_mut_ptr().add(filled).cast(),
+                len - filled,
+                at,
+            )
+        };
+        match n {
+            0 => return Err(SourceError::Io(io::ErrorKind::UnexpectedEof.into())),
+            n if n < 0 => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(SourceError::Io(e));
+                }
+            }
+            n => filled += n as usize,
+        }
+    }
+    // SAFETY: pread initialised all `len` bytes (filled == len).
+    unsafe { buf.set_len(len) };
+    Ok(Bytes::from(buf))
 }
