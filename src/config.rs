@@ -166,6 +166,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout_secs: u64,
 
+    /// Event loops serving connections, each on a thread of its own; 0 is one
+    /// per CPU.
+    #[arg(long, env = "MEDIA_WORKERS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=1024))]
+    pub workers: u64,
+
     #[command(flatten)]
     pub service: ServiceArgs,
 
@@ -334,6 +340,14 @@ impl ServeArgs {
     pub fn local_settings(&self) -> LocalSettings {
         LocalSettings {
             header_read_timeout: Duration::from_secs(self.header_timeout_secs),
+        }
+    }
+
+    /// The number of event loops: as set, else one per CPU.
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n as usize,
         }
     }
 }

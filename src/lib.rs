@@ -89,20 +89,23 @@ pub async fn build_source(
 pub async fn run_local(args: ServeArgs) -> Result<(), BoxError> {
     let (source, description) = build_source(&args.dir, &args.source, false).await?;
     let service = MediaService::new(source, args.service.settings(false)?);
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    let listener = std::net::TcpListener::bind(args.addr)?;
+    let workers = args.worker_count();
     tracing::info!(
         addr = %listener.local_addr()?,
         source = %description,
+        workers,
         "serving media at http://{}/",
         listener.local_addr()?
     );
-    transport::local::serve(
+    let threads = transport::local::serve_on_threads(
         listener,
         service,
         args.local_settings(),
+        workers,
         transport::local::shutdown_signal(),
-    )
-    .await?;
+    );
+    threads.await?;
     Ok(())
 }
 

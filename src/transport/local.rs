@@ -26,8 +26,9 @@ pub struct LocalSettings {
     pub header_read_timeout: Duration,
 }
 
-/// Serves `service` on `listener` until `shutdown` resolves, then stops
-/// accepting, lets open responses finish (up to [`SHUTDOWN_GRACE`]) and returns.
+/// Serves `service` on `listener`, in the current runtime, until `shutdown`
+/// resolves, then stops accepting, lets open responses finish (up to
+/// [`SHUTDOWN_GRACE`]) and returns.
 pub async fn serve(
     listener: TcpListener,
     service: MediaService,
@@ -73,6 +74,58 @@ pub async fn serve(
         () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("grace period over; closing open connections"),
     }
     Ok(())
+}
+
+/// Serves `listener` with `workers` event loops, each a single-threaded
+/// runtime on a thread of its own, all accepting from the same socket (as
+/// nginx's worker processes do): a connection's tasks never move between
+/// threads or wake another, and an idle loop takes the next connection. When
+/// `shutdown` resolves, every loop stops as [`serve`] does; returns when all
+/// have.
+pub async fn serve_on_threads(
+    listener: std::net::TcpListener,
+    service: MediaService,
+    settings: LocalSettings,
+    workers: usize,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut threads = Vec::with_capacity(workers);
+    for i in 0..workers.max(1) {
+        let listener = listener.try_clone()?;
+        let service = service.clone();
+        let mut stopped = stopped.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("serve-{i}"))
+            .spawn(move || -> io::Result<()> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async move {
+                    let listener = TcpListener::from_std(listener)?;
+                    serve(listener, service, settings, async move {
+                        let _ = stopped.wait_for(|stop| *stop).await;
+                    })
+                    .await
+                })
+            })?;
+        threads.push(thread);
+    }
+    drop(listener);
+    shutdown.await;
+    let _ = stop.send(true);
+    tokio::task::spawn_blocking(move || {
+        for thread in threads {
+            match thread.join() {
+                Ok(result) => result?,
+                Err(_) => return Err(io::Error::other("a server thread panicked")),
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(io::Error::other)?
 }
 
 /// Resolves on SIGINT or SIGTERM.
