@@ -20,7 +20,9 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use config::{LambdaArgs, LogFormat, LogSettings, Mode, ServeArgs, SourceArgs};
 use protocol::cors::CorsPolicy;
@@ -29,17 +31,33 @@ use source::dir::DirSource;
 use source::s3::S3Source;
 use source::Source;
 
-/// Sets up logging to stdout: text or JSON lines, filtered by `settings.filter`.
+/// Sets up logging to stdout: text or JSON lines, filtered by `settings.filter`
+/// (`RUST_LOG` syntax: a default level and `target=level` directives, such as
+/// `warn,media_streamer=debug`; an invalid filter means `info`).
 pub fn init_logging(settings: &LogSettings) {
-    let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter: Targets = settings
+        .filter
+        .parse()
+        .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(tracing::Level::TRACE)
         .with_ansi(std::io::stdout().is_terminal());
     match (settings.format, settings.timestamps) {
-        (LogFormat::Text, true) => builder.init(),
-        (LogFormat::Text, false) => builder.without_time().init(),
-        (LogFormat::Json, true) => builder.json().flatten_event(true).init(),
-        (LogFormat::Json, false) => builder.json().flatten_event(true).without_time().init(),
+        (LogFormat::Text, true) => builder.finish().with(filter).init(),
+        (LogFormat::Text, false) => builder.without_time().finish().with(filter).init(),
+        (LogFormat::Json, true) => builder
+            .json()
+            .flatten_event(true)
+            .finish()
+            .with(filter)
+            .init(),
+        (LogFormat::Json, false) => builder
+            .json()
+            .flatten_event(true)
+            .without_time()
+            .finish()
+            .with(filter)
+            .init(),
     }
 }
 
@@ -67,7 +85,10 @@ pub async fn build_source(
             Ok((Arc::new(source), description))
         }
         Some(bucket) => {
-            let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(source::s3::http_client())
+                .load()
+                .await;
             let config = aws_sdk_s3::config::Builder::from(&shared)
                 .force_path_style(args.path_style())
                 .build();

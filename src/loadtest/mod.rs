@@ -276,7 +276,7 @@ async fn run_checked(args: &Args) -> Result<Summary, String> {
 
 fn http_client(concurrency: usize) -> Result<HttpClient, String> {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
         .map_err(|e| format!("TLS set-up: {e}"))?
         .https_or_http()
         .enable_http1()

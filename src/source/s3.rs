@@ -28,6 +28,14 @@ use crate::protocol::media_type::{content_type_for, is_generic};
 use crate::protocol::plan::{decide, Decision, ReadMethod, ReadRequest};
 use crate::protocol::range::{parse_content_range, ByteRange, RangeSpec, Selection};
 
+/// The HTTPS client for S3 and the credential providers: rustls on ring.
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 /// When a whole object is too large for one response, redirect to S3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PresignPolicy {

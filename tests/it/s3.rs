@@ -125,6 +125,7 @@ pub fn client(endpoint: &str) -> Client {
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .force_path_style(true)
+        .http_client(media_streamer::source::s3::http_client())
         .build();
     Client::from_conf(config)
 }
