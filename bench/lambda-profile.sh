@@ -2,8 +2,8 @@
 # Builds the release binary with several profile settings and measures, for
 # each, the binary's size and its cold start through the Lambda emulator
 # (process start to the first body byte of a waiting request, median of 5) and
-# the CPU time the server spends per GiB streamed (three full GETs of a 1 GiB
-# sparse file from the local server, user + system time from /proc).
+# the CPU time the function spends per GiB streamed through the emulator
+# (three 1 GiB ranges of a sparse file, user + system time from /proc).
 # Usage: bench/lambda-profile.sh [variant ...]   (default: all)
 # Needs cargo-lambda (scripts/test.sh installs it).
 set -euo pipefail
@@ -26,18 +26,23 @@ port=39091
 ticks_per_sec=$(getconf CLK_TCK)
 
 cpu_ms_per_gib() {
-  "$1" --dir "$data" --addr "127.0.0.1:$port" >/dev/null 2>&1 &
+  cargo-lambda lambda watch --only-lambda-apis -A 127.0.0.1 -P "$port" >/dev/null 2>&1 &
+  local emulator=$!
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.1; done
+  AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt" AWS_LAMBDA_FUNCTION_NAME=_ \
+    AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512 \
+    MEDIA_DIR="$data" RUST_LOG=warn "$1" >/dev/null 2>&1 &
   local pid=$!
-  until curl -s -o /dev/null "http://127.0.0.1:$port/big.bin" -r 0-0; do sleep 0.1; done
+  curl -s -o /dev/null "http://127.0.0.1:$port/big.bin" -r 0-0
   local before after
   before=$(awk '{print $14+$15}' "/proc/$pid/stat")
-  for _ in 1 2 3; do curl -s -o /dev/null "http://127.0.0.1:$port/big.bin"; done
+  for _ in 1 2 3; do curl -s -o /dev/null "http://127.0.0.1:$port/big.bin" -r 0-1073741823; done
   after=$(awk '{print $14+$15}' "/proc/$pid/stat")
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  kill "$pid" "$emulator"; wait "$pid" "$emulator" 2>/dev/null || true
   echo $(( (after - before) * 1000 / ticks_per_sec / 3 ))
 }
 
-printf '%-10s %12s  %-12s %s\n' variant bytes "cold start" "CPU ms/GiB"
+printf '%-10s %12s  %-12s %s\n' variant bytes "cold start" "Lambda CPU ms/GiB"
 for name in "${names[@]}"; do
   dir="target/profiles/$name"
   env ${variants[$name]} cargo build --release --quiet --target-dir "$dir"
