@@ -674,3 +674,76 @@ async fn the_index_lists_under_the_prefix_and_only_servable_keys() {
     }
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throughput_through_the_server_against_direct_get_object() {
+    let _serial = crate::MEASURE.lock().await;
+    const MIB: u64 = 1024 * 1024;
+    let size = 64 * MIB;
+    let s3 = S3Server::start().await;
+    let client = client(&s3.endpoint());
+    client.create_bucket().bucket(BUCKET).send().await.unwrap();
+    client
+        .put_object()
+        .bucket(BUCKET)
+        .key("big.bin")
+        .body(ByteStream::from(crate::fixture::pattern(size as usize, 9)))
+        .send()
+        .await
+        .unwrap();
+    let server = start_server(&s3.endpoint(), None).await;
+    // The same 32 ranges of 1 MiB both ways, one after another.
+    let ranges: Vec<(u64, u64)> = (0..32u64)
+        .map(|i| {
+            let first = (i * 2_000_003) % (size - MIB);
+            (first, first + MIB - 1)
+        })
+        .collect();
+    let direct = || async {
+        let started = Instant::now();
+        for (first, last) in &ranges {
+            let output = client
+                .get_object()
+                .bucket(BUCKET)
+                .key("big.bin")
+                .range(format!("bytes={first}-{last}"))
+                .send()
+                .await
+                .unwrap();
+            let body = output.body.collect().await.unwrap().into_bytes();
+            assert_eq!(body.len() as u64, MIB);
+        }
+        started.elapsed()
+    };
+    let through = || async {
+        let started = Instant::now();
+        for (first, last) in &ranges {
+            let range = format!("bytes={first}-{last}");
+            let response = send(server.addr, "GET", "/big.bin", &[("Range", &range)]).await;
+            assert_eq!((response.status, response.body.len() as u64), (206, MIB));
+        }
+        started.elapsed()
+    };
+    let mut ratios = Vec::new();
+    for round in 0..5 {
+        let (d, t) = if round % 2 == 0 {
+            let d = direct().await;
+            (d, through().await)
+        } else {
+            let t = through().await;
+            (direct().await, t)
+        };
+        let mib_s = |elapsed: Duration| 32.0 / elapsed.as_secs_f64();
+        println!(
+            "round {round}: direct {:.1} MiB/s, through media-streamer {:.1} MiB/s",
+            mib_s(d),
+            mib_s(t)
+        );
+        ratios.push(d.as_secs_f64() / t.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[ratios.len() / 2];
+    println!("throughput through media-streamer / direct GetObject, median of 5: {median:.2}");
+    assert!(median >= 0.9, "{ratios:?}");
+    server.stop().await.unwrap();
+}
