@@ -113,9 +113,11 @@ impl DirSource {
         &self.root
     }
 
-    fn path_of(&self, key: &ObjectKey) -> Result<PathBuf, SourceError> {
+    /// The path of `segments` under the root; a segment starting with `.` is
+    /// not served.
+    fn path_of<'a>(&self, segments: impl Iterator<Item = &'a str>) -> Result<PathBuf, SourceError> {
         let mut path = self.root.clone();
-        for segment in key.segments() {
+        for segment in segments {
             if segment.starts_with('.') {
                 return Err(SourceError::NotFound);
             }
@@ -128,7 +130,7 @@ impl DirSource {
 #[async_trait]
 impl Source for DirSource {
     async fn open(&self, key: &ObjectKey, request: &ReadRequest) -> Result<Opened, SourceError> {
-        let path = self.path_of(key)?;
+        let path = self.path_of(key.segments())?;
         let entry = match self.cached(&path) {
             Some(entry) => entry,
             None => {
@@ -159,13 +161,7 @@ impl Source for DirSource {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Listing, SourceError> {
-        let mut dir = self.root.clone();
-        for segment in prefix.split('/').filter(|s| !s.is_empty()) {
-            if segment.starts_with('.') {
-                return Err(SourceError::NotFound);
-            }
-            dir.push(segment);
-        }
+        let dir = self.path_of(prefix.split('/').filter(|s| !s.is_empty()))?;
         let root = self.root.clone();
         let entries = tokio::task::spawn_blocking(move || list_within(&root, &dir))
             .await
