@@ -10,6 +10,7 @@ mod lambda;
 mod loadtest;
 mod local;
 mod logs;
+mod properties;
 mod s3;
 mod table;
 
