@@ -10,6 +10,7 @@ use http::HeaderValue;
 
 use crate::protocol::cors::CorsPolicy;
 use crate::protocol::range::RangeLimits;
+use crate::protocol::signing::SigningKeys;
 use crate::service::ServiceSettings;
 use crate::transport::local::LocalSettings;
 
@@ -29,6 +30,8 @@ pub enum Mode {
     Local(ServeArgs),
     /// A Lambda function: `AWS_LAMBDA_RUNTIME_API` is set.
     Lambda(LambdaArgs),
+    /// Print a signed link and exit.
+    Sign(SignArgs),
 }
 
 impl Mode {
@@ -38,7 +41,11 @@ impl Mode {
         if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
             Mode::Lambda(LambdaArgs::parse_from(["media-streamer"]))
         } else {
-            Mode::Local(Cli::parse().into_serve_args())
+            let cli = Cli::parse();
+            match cli.command {
+                Some(Command::Sign(args)) => Mode::Sign(args),
+                _ => Mode::Local(cli.into_serve_args()),
+            }
         }
     }
 
@@ -51,6 +58,11 @@ impl Mode {
                 timestamps: true,
             },
             Mode::Lambda(args) => args.log_settings(rust_log),
+            Mode::Sign(_) => LogSettings {
+                format: LogFormat::Text,
+                filter: "warn".to_owned(),
+                timestamps: false,
+            },
         }
     }
 }
@@ -134,8 +146,8 @@ impl Cli {
     /// The serve settings, whether given after `serve` or with no subcommand.
     pub fn into_serve_args(self) -> ServeArgs {
         match self.command {
-            Some(Command::Serve(args)) => args,
-            None => self.serve,
+            Some(Command::Serve(args)) => *args,
+            _ => self.serve,
         }
     }
 }
@@ -143,7 +155,26 @@ impl Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve media over HTTP on this machine (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Print a signed link to PATH, with the keys of MEDIA_SIGNING_SECRET or
+    /// MEDIA_SIGNING_KEYS.
+    Sign(SignArgs),
+}
+
+/// What `media-streamer sign` signs.
+#[derive(Args, Debug, Clone)]
+pub struct SignArgs {
+    /// The path to sign, as in the URL: `/videos/clip.mp4`, or `/videos/` for
+    /// an index page.
+    pub path: String,
+
+    /// Seconds until the link expires; a negative value makes an already
+    /// expired link (for tests).
+    #[arg(long, allow_negative_numbers = true)]
+    pub expires_in: i64,
+
+    #[command(flatten)]
+    pub signing: SigningArgs,
 }
 
 /// Settings of the local server.
@@ -284,10 +315,50 @@ pub struct ServiceArgs {
     #[arg(long, env = "MEDIA_INDEX", value_parser = clap::builder::BoolishValueParser::new())]
     pub index: Option<bool>,
 
+    #[command(flatten)]
+    pub signing: SigningArgs,
+
     /// Entries per index page; further entries are behind a "Next page" link.
     #[arg(long, env = "MEDIA_INDEX_PAGE_SIZE", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub index_page_size: u64,
+}
+
+/// Signed links: with a secret set, every request must carry a valid
+/// signature over its path and an expiry time.
+#[derive(Args, Debug, Clone)]
+pub struct SigningArgs {
+    /// Secret (32 bytes or more) that signs links; every request must then
+    /// carry `expires`, `kid` and `sig` query parameters made with it
+    /// (`media-streamer sign`). Empty is off.
+    #[arg(long, env = "MEDIA_SIGNING_SECRET", hide_env_values = true)]
+    pub signing_secret: Option<String>,
+
+    /// Several keys instead, for rotation: `ID:SECRET,ID:SECRET,...`; the
+    /// first signs new links, all are accepted.
+    #[arg(long, env = "MEDIA_SIGNING_KEYS", hide_env_values = true)]
+    pub signing_keys: Option<String>,
+
+    /// Seconds a signed link is still accepted after it expires, for clocks
+    /// that disagree.
+    #[arg(long, env = "MEDIA_SIGNING_SKEW_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub signing_skew_secs: u64,
+}
+
+impl SigningArgs {
+    /// The keys, if signing is on.
+    pub fn keys(&self) -> Result<Option<SigningKeys>, ConfigError> {
+        let secret = self.signing_secret.as_deref().filter(|s| !s.is_empty());
+        let list = self.signing_keys.as_deref().filter(|s| !s.is_empty());
+        let keys = match (secret, list) {
+            (None, None) => return Ok(None),
+            (Some(_), Some(_)) => return Err(ConfigError::TwoSigningSettings),
+            (Some(secret), None) => SigningKeys::single(secret, self.signing_skew_secs),
+            (None, Some(list)) => SigningKeys::list(list, self.signing_skew_secs),
+        };
+        keys.map(Some).map_err(ConfigError::Signing)
+    }
 }
 
 /// Log settings. The level comes from `RUST_LOG` (default `info`).
@@ -309,6 +380,10 @@ pub enum LogFormat {
 pub enum ConfigError {
     #[error("MEDIA_CACHE_CONTROL / --cache-control is not a valid header value: {0:?}")]
     CacheControl(String),
+    #[error("MEDIA_SIGNING_SECRET / MEDIA_SIGNING_KEYS: {0}")]
+    Signing(crate::protocol::signing::KeyError),
+    #[error("set MEDIA_SIGNING_SECRET or MEDIA_SIGNING_KEYS, not both")]
+    TwoSigningSettings,
 }
 
 impl ServiceArgs {
@@ -332,6 +407,7 @@ impl ServiceArgs {
                 .index
                 .unwrap_or(!lambda)
                 .then_some(self.index_page_size as usize),
+            signing: self.signing.keys()?,
         })
     }
 }
@@ -460,6 +536,45 @@ mod tests {
         for (args, lambda, want) in cases {
             assert_eq!(index(args, *lambda), *want, "{args:?} lambda={lambda}");
         }
+    }
+
+    #[test]
+    fn signing_settings() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let keys = |args: &[&str]| {
+            parse(args)
+                .service
+                .settings(false)
+                .map(|s| s.signing.is_some())
+        };
+        assert!(matches!(keys(&["media-streamer"]), Ok(false)));
+        assert!(matches!(
+            keys(&["media-streamer", "--signing-secret", ""]),
+            Ok(false)
+        ));
+        assert!(matches!(
+            keys(&["media-streamer", "--signing-secret", secret]),
+            Ok(true)
+        ));
+        let list = format!("a:{secret},b:{secret}");
+        assert!(matches!(
+            keys(&["media-streamer", "--signing-keys", &list]),
+            Ok(true)
+        ));
+        assert!(keys(&["media-streamer", "--signing-secret", "short"]).is_err());
+        assert!(keys(&[
+            "media-streamer",
+            "--signing-secret",
+            secret,
+            "--signing-keys",
+            &list
+        ])
+        .is_err());
+        let sign = Cli::try_parse_from(["media-streamer", "sign", "/a.mp4", "--expires-in", "-5"])
+            .unwrap();
+        assert!(
+            matches!(sign.command, Some(Command::Sign(ref a)) if a.expires_in == -5 && a.path == "/a.mp4")
+        );
     }
 
     #[test]

@@ -66,7 +66,34 @@ pub async fn run(mode: Mode) -> Result<(), BoxError> {
     match mode {
         Mode::Local(args) => run_local(args).await,
         Mode::Lambda(args) => run_lambda(args).await,
+        Mode::Sign(args) => {
+            println!("{}", signed_path(&args)?);
+            Ok(())
+        }
     }
+}
+
+/// The signed link `media-streamer sign` prints: the path, percent-encoded
+/// once, and its signature query.
+pub fn signed_path(args: &config::SignArgs) -> Result<String, BoxError> {
+    let keys = args
+        .signing
+        .keys()?
+        .ok_or("set MEDIA_SIGNING_SECRET or MEDIA_SIGNING_KEYS (or --signing-secret)")?;
+    let decoded =
+        match protocol::key::parse_target(&args.path).map_err(|e| format!("{}: {e}", args.path))? {
+            protocol::key::Target::Object(key) => key.to_string(),
+            protocol::key::Target::Directory(prefix) => prefix,
+        };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    let expires = now.saturating_add(args.expires_in);
+    Ok(format!(
+        "{}?{}",
+        protocol::index::href_of(&decoded),
+        keys.sign(&format!("/{decoded}"), expires)
+    ))
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

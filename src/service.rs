@@ -21,6 +21,7 @@ use crate::protocol::key::{parse_target, KeyError, Target};
 use crate::protocol::multipart::{new_boundary, MultipartLayout};
 use crate::protocol::plan::{ReadMethod, ReadRequest};
 use crate::protocol::range::{RangeLimits, Selection};
+use crate::protocol::signing::SigningKeys;
 use crate::source::{BodyStream, Opened, Source, SourceError};
 
 /// Settings of the pipeline, from configuration.
@@ -36,6 +37,17 @@ pub struct ServiceSettings {
     /// Entries per index page of a directory path; `None` turns the index off
     /// (a directory path is then 404).
     pub index_page_size: Option<usize>,
+    /// When set, every request must carry a valid signed-link query.
+    pub signing: Option<SigningKeys>,
+}
+
+/// How long the links on an index page stay valid when links are signed.
+pub const INDEX_LINK_SECS: i64 = 3600;
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The media service: a `tower::Service` from any `http::Request` to a
@@ -95,10 +107,22 @@ impl MediaService {
             return fixed(heads::method_not_allowed(allow), false);
         };
         let is_head = method == ReadMethod::Head;
-        let key = match parse_target(request.uri.path()) {
-            Ok(Target::Object(key)) => key,
-            Ok(Target::Directory(prefix)) => return self.index(request, &prefix, is_head).await,
+        let target = match parse_target(request.uri.path()) {
+            Ok(target) => target,
             Err(e) => return fixed(heads::error(key_error_status(e)), is_head),
+        };
+        if let Some(keys) = &self.settings.signing {
+            let path = match &target {
+                Target::Object(key) => format!("/{key}"),
+                Target::Directory(prefix) => format!("/{prefix}"),
+            };
+            if let Err(e) = keys.verify(&path, request.uri.query(), unix_now()) {
+                return fixed(heads::forbidden(&e.to_string()), is_head);
+            }
+        }
+        let key = match target {
+            Target::Object(key) => key,
+            Target::Directory(prefix) => return self.index(request, &prefix, is_head).await,
         };
         let read = ReadRequest::from_headers(method, &request.headers, self.settings.limits);
         let mut response = match self.source.open(&key, &read).await {
@@ -132,7 +156,14 @@ impl MediaService {
         };
         match self.source.list(prefix, after.as_deref(), page_size).await {
             Ok(listing) => {
-                let html = Bytes::from(index::render(prefix, &listing));
+                let html = match &self.settings.signing {
+                    None => index::render(prefix, &listing),
+                    Some(keys) => {
+                        let expires = unix_now() + INDEX_LINK_SECS;
+                        index::render_with(prefix, &listing, &|path| Some(keys.sign(path, expires)))
+                    }
+                };
+                let html = Bytes::from(html);
                 fixed((heads::index_page(html.len()), html), is_head)
             }
             Err(e) => {

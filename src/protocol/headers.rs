@@ -165,6 +165,16 @@ pub fn method_not_allowed(allow: &'static str) -> (Head, Bytes) {
     (head, body)
 }
 
+/// 403 with a short reason of this server's own wording (a signed link's
+/// fault), nothing from the request.
+pub fn forbidden(reason: &str) -> (Head, Bytes) {
+    let (head, _) = error(StatusCode::FORBIDDEN);
+    let body = Bytes::from(format!("403 Forbidden: {reason}\n"));
+    let mut head = head;
+    head.set(header::CONTENT_LENGTH, body.len());
+    (head, body)
+}
+
 /// A short plain-text error: the status line's code and reason, nothing from
 /// the request or the store.
 pub fn error(status: StatusCode) -> (Head, Bytes) {

@@ -228,6 +228,21 @@ img-src *; media-src *; base-uri 'none'; form-action 'none'; frame-ancestors 'no
 /// Renders the index page of `prefix` (empty for the root, else ending in
 /// `/`). Entries whose names cannot be served back at their link are left out.
 pub fn render(prefix: &str, listing: &Listing) -> String {
+    render_with(prefix, listing, &|_| None)
+}
+
+/// [`render`], with `query` giving the query string (without `?`) to put on
+/// the link to a path (decoded, starting with `/`): a signature, when links
+/// must be signed.
+pub fn render_with(
+    prefix: &str,
+    listing: &Listing,
+    query: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    let link = |key: &str| match query(&format!("/{key}")) {
+        Some(q) => format!("{}?{q}", href_of(key)),
+        None => href_of(key),
+    };
     let title = format!("/{prefix}");
     let mut html = String::with_capacity(4096 + 1024 * listing.entries.len());
     let _ = write!(
@@ -237,13 +252,13 @@ pub fn render(prefix: &str, listing: &Listing) -> String {
          <title>Index of {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<header>\n<h1>Index of ",
         escape_html(&title)
     );
-    breadcrumbs(&mut html, prefix);
+    breadcrumbs(&mut html, prefix, &link);
     let files: Vec<(&str, String, u64)> = listing
         .entries
         .iter()
         .filter_map(|e| {
             let key = format!("{prefix}{}", e.name);
-            Some((e.name.as_str(), href_of(&key), e.size?)).filter(|_| servable(&key))
+            Some((e.name.as_str(), link(&key), e.size?)).filter(|_| servable(&key))
         })
         .collect();
     let objects = files.len();
@@ -259,12 +274,12 @@ pub fn render(prefix: &str, listing: &Listing) -> String {
             Some((parent, _)) => format!("{parent}/"),
             None => String::new(),
         };
-        dirs.push(("../".to_owned(), href_of(&parent)));
+        dirs.push(("../".to_owned(), link(&parent)));
     }
     for entry in listing.entries.iter().filter(|e| e.is_directory()) {
         let key = format!("{prefix}{}", entry.name);
         if servable(&key) {
-            dirs.push((entry.name.clone(), href_of(&key)));
+            dirs.push((entry.name.clone(), link(&key)));
         }
     }
     if !dirs.is_empty() {
@@ -289,19 +304,23 @@ pub fn render(prefix: &str, listing: &Listing) -> String {
         html.push_str("<p class=\"empty\">Nothing here.</p>\n");
     }
     if let Some(after) = &listing.next_after {
-        let query: String = utf8_percent_encode(after, SEGMENT).collect();
+        let mut next: String = utf8_percent_encode(after, SEGMENT).collect();
+        if let Some(signature) = query(&format!("/{prefix}")) {
+            next.push('&');
+            next.push_str(&signature);
+        }
         let _ = writeln!(
             html,
             "<nav class=\"pages\"><a rel=\"next\" href=\"?after={}\">Next page</a></nav>",
-            escape_html(&query)
+            escape_html(&next)
         );
     }
     let _ = write!(html, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
     html
 }
 
-fn breadcrumbs(html: &mut String, prefix: &str) {
-    let _ = write!(html, "<a href=\"/\">/</a>");
+fn breadcrumbs(html: &mut String, prefix: &str, link: &dyn Fn(&str) -> String) {
+    let _ = write!(html, "<a href=\"{}\">/</a>", escape_html(&link("")));
     let mut so_far = String::new();
     for segment in prefix.split('/').filter(|s| !s.is_empty()) {
         so_far.push_str(segment);
@@ -309,7 +328,7 @@ fn breadcrumbs(html: &mut String, prefix: &str) {
         let _ = write!(
             html,
             "<a href=\"{}\">{}/</a>",
-            escape_html(&href_of(&so_far)),
+            escape_html(&link(&so_far)),
             escape_html(segment)
         );
     }

@@ -10,3 +10,4 @@ pub mod media_type;
 pub mod multipart;
 pub mod plan;
 pub mod range;
+pub mod signing;

@@ -96,6 +96,7 @@ pub fn settings() -> ServiceSettings {
         denied_status: http::StatusCode::FORBIDDEN,
         cors: media_streamer::protocol::cors::CorsPolicy::Off,
         index_page_size: Some(INDEX_PAGE_SIZE),
+        signing: None,
     }
 }
 

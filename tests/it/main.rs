@@ -12,6 +12,7 @@ mod local;
 mod logs;
 mod properties;
 mod s3;
+mod signed;
 mod table;
 
 /// Held by tests that measure time and by tests that load the machine, so that

@@ -1,0 +1,170 @@
+//! Signed links through the real binary: links made by `media-streamer sign`,
+//! and everything else refused with 403 and a short reason.
+
+use std::path::Path;
+
+use tokio::process::Command;
+
+use crate::binary::Running;
+use crate::client::send;
+use crate::fixture::pattern;
+
+const NEW: &str = "new:the-new-secret-of-thirty-two-bytes-or-more";
+const OLD: &str = "old:the-old-secret-of-thirty-two-bytes-or-more";
+
+/// `media-streamer sign PATH --expires-in SECS` with `keys`.
+async fn sign(keys: &str, path: &str, expires_in: i64) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_media-streamer"))
+        .args(["sign", path, "--expires-in", &expires_in.to_string()])
+        .env("MEDIA_SIGNING_KEYS", keys)
+        .env_remove("MEDIA_SIGNING_SECRET")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+fn media(dir: &Path) {
+    std::fs::write(dir.join("a.mp4"), pattern(5000, 1)).unwrap();
+    std::fs::write(dir.join("b.mp4"), pattern(5000, 2)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_valid_signed_links_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    media(dir.path());
+    let keys = format!("{NEW},{OLD}");
+    let server = Running::start(
+        dir.path(),
+        &[
+            ("MEDIA_SIGNING_KEYS", &keys),
+            ("MEDIA_SIGNING_SKEW_SECS", "30"),
+        ],
+    )
+    .await;
+    let a = sign(&keys, "/a.mp4", 300).await;
+    let by_old_key = sign(OLD, "/a.mp4", 300).await;
+    let expired = sign(&keys, "/a.mp4", -100).await;
+    let within_skew = sign(&keys, "/a.mp4", -10).await;
+    let tampered = {
+        let (head, last) = a.split_at(a.len() - 1);
+        format!("{head}{}", if last == "A" { "B" } else { "A" })
+    };
+    let other_key = sign(
+        "new:a-different-secret-thirty-two-bytes-long",
+        "/a.mp4",
+        300,
+    )
+    .await;
+    let query = |link: &str| link.split_once('?').unwrap().1.to_owned();
+    // (what, method, target, status, reason in the body)
+    let cases: Vec<(&str, &str, String, u16, &str)> = vec![
+        ("a signed link", "GET", a.clone(), 206, ""),
+        (
+            "other parameters beside it",
+            "GET",
+            format!("{a}&t=10&download"),
+            206,
+            "",
+        ),
+        (
+            "a parameter before it",
+            "GET",
+            format!("/a.mp4?x=1&{}", query(&a)),
+            206,
+            "",
+        ),
+        (
+            "a key rotated out, still listed",
+            "GET",
+            by_old_key,
+            206,
+            "",
+        ),
+        ("expired, within the skew", "GET", within_skew, 206, ""),
+        ("HEAD of a signed link", "HEAD", a.clone(), 206, ""),
+        (
+            "no signature",
+            "GET",
+            "/a.mp4".into(),
+            403,
+            "this link needs a signature",
+        ),
+        ("HEAD without signature", "HEAD", "/a.mp4".into(), 403, ""),
+        ("expired", "GET", expired, 403, "the link has expired"),
+        (
+            "another object's link",
+            "GET",
+            format!("/b.mp4?{}", query(&a)),
+            403,
+            "the link's signature is not valid",
+        ),
+        (
+            "tampered signature",
+            "GET",
+            tampered,
+            403,
+            "the link's signature is not valid",
+        ),
+        (
+            "a key the server does not have",
+            "GET",
+            other_key,
+            403,
+            "the link's signature is not valid",
+        ),
+        (
+            "unknown key id",
+            "GET",
+            a.replace("kid=new", "kid=gone"),
+            403,
+            "the link was signed with an unknown key",
+        ),
+        (
+            "the index, unsigned",
+            "GET",
+            "/".into(),
+            403,
+            "this link needs a signature",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, method, target, status, reason) in cases {
+        let response = send(server.addr, method, &target, &[("Range", "bytes=10-19")]).await;
+        let body = String::from_utf8_lossy(&response.body).to_string();
+        let body_ok = match (status, method) {
+            (206, "GET") => response.body == pattern(5000, 1)[10..20],
+            (_, "HEAD") => response.body.is_empty(),
+            _ => body == format!("403 Forbidden: {reason}\n"),
+        };
+        if response.status != status || !body_ok {
+            failures.push(format!("{name}: {} {body:?}", response.status));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_links_signed_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    media(dir.path());
+    let server = Running::start(dir.path(), &[("MEDIA_SIGNING_KEYS", NEW)]).await;
+    let index = sign(NEW, "/", 60).await;
+    let page = send(server.addr, "GET", &index, &[]).await;
+    assert_eq!(page.status, 200);
+    let html = String::from_utf8(page.body).unwrap();
+    let links: Vec<String> = html
+        .split("<video controls preload=\"metadata\" src=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().replace("&amp;", "&"))
+        .collect();
+    assert_eq!(links.len(), 2, "{html}");
+    for (link, seed) in links.iter().zip([1u8, 2]) {
+        assert!(link.contains("&kid=new&sig="), "{link}");
+        let media = send(server.addr, "GET", link, &[("Range", "bytes=0-9")]).await;
+        assert_eq!(media.status, 206, "{link}");
+        assert_eq!(media.body, pattern(5000, seed)[..10]);
+    }
+}
