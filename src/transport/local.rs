@@ -16,6 +16,13 @@ use crate::service::MediaService;
 /// How long in-flight responses may run on after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// Largest request head accepted (request line and header fields), in bytes;
+/// a larger one gets 431 and the connection is closed.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Most header fields accepted in one request; more get 431.
+pub const MAX_HEADERS: usize = 64;
+
 /// Pause after a failed accept (e.g. out of file descriptors) before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -40,6 +47,8 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
+        .max_header_size(MAX_HEADER_BYTES)
+        .max_headers(MAX_HEADERS)
         .keep_alive(true);
     tokio::pin!(shutdown);
     loop {

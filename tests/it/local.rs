@@ -223,3 +223,40 @@ async fn cors_for_allowed_origins_only() {
     }
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_heads_over_the_limits_get_431() {
+    use media_streamer::transport::local::{MAX_HEADERS, MAX_HEADER_BYTES};
+    let fixture = Fixture::new();
+    let server = TestServer::start(&fixture.root, default_local()).await;
+    let long = |len: usize| vec![("X-Long".to_owned(), "a".repeat(len))];
+    let many = |n: usize| {
+        (0..n)
+            .map(|i| (format!("X-Field-{i}"), "v".to_owned()))
+            .collect::<Vec<_>>()
+    };
+    // (what, extra header fields, status)
+    let cases = [
+        ("an 8 KiB field", long(8 * 1024), 206),
+        (
+            "a head just under the limit",
+            long(MAX_HEADER_BYTES - 200),
+            206,
+        ),
+        ("a head over the limit", long(MAX_HEADER_BYTES + 1), 431),
+        ("a 64 KiB field", long(64 * 1024), 431),
+        ("as many fields as allowed", many(MAX_HEADERS - 3), 206),
+        ("one field too many", many(MAX_HEADERS), 431),
+    ];
+    for (name, fields, status) in cases {
+        let mut request = "GET /bytes.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\n".to_owned();
+        for (field, value) in &fields {
+            request.push_str(&format!("{field}: {value}\r\n"));
+        }
+        request.push_str("Connection: close\r\n\r\n");
+        let raw = exchange(server.addr, request.as_bytes()).await;
+        let response = parse_response(&raw, false).expect("a response");
+        assert_eq!(response.status, status, "{name}");
+    }
+    server.stop().await.unwrap();
+}
