@@ -48,6 +48,9 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
         .max_header_size(MAX_HEADER_BYTES)
+        // Queue at most one read chunk per connection: a slow reader then
+        // holds that chunk and at most one more being read.
+        .max_buf_size(crate::source::dir::READ_CHUNK_BYTES)
         .max_headers(MAX_HEADERS)
         .keep_alive(true);
     tokio::pin!(shutdown);

@@ -4,6 +4,7 @@
 mod binary;
 mod browser;
 mod client;
+mod faults;
 mod fixture;
 mod lambda;
 #[cfg(feature = "loadtest")]
