@@ -80,19 +80,13 @@ pub fn signed_path(args: &config::SignArgs) -> Result<String, BoxError> {
         .signing
         .keys()?
         .ok_or("set MEDIA_SIGNING_SECRET or MEDIA_SIGNING_KEYS (or --signing-secret)")?;
-    let decoded =
-        match protocol::key::parse_target(&args.path).map_err(|e| format!("{}: {e}", args.path))? {
-            protocol::key::Target::Object(key) => key.to_string(),
-            protocol::key::Target::Directory(prefix) => prefix,
-        };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs() as i64;
-    let expires = now.saturating_add(args.expires_in);
+    let target =
+        protocol::key::parse_target(&args.path).map_err(|e| format!("{}: {e}", args.path))?;
+    let expires = service::unix_now().saturating_add(args.expires_in);
     Ok(format!(
         "{}?{}",
-        protocol::index::href_of(&decoded),
-        keys.sign(&format!("/{decoded}"), expires)
+        protocol::index::href_of(target.as_str()),
+        keys.sign(&format!("/{}", target.as_str()), expires)
     ))
 }
 

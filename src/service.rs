@@ -44,7 +44,8 @@ pub struct ServiceSettings {
 /// How long the links on an index page stay valid when links are signed.
 pub const INDEX_LINK_SECS: i64 = 3600;
 
-fn unix_now() -> i64 {
+/// Now, in Unix seconds, as signed links count time.
+pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -112,10 +113,7 @@ impl MediaService {
             Err(e) => return fixed(heads::error(key_error_status(e)), is_head),
         };
         if let Some(keys) = &self.settings.signing {
-            let path = match &target {
-                Target::Object(key) => format!("/{key}"),
-                Target::Directory(prefix) => format!("/{prefix}"),
-            };
+            let path = format!("/{}", target.as_str());
             if let Err(e) = keys.verify(&path, request.uri.query(), unix_now()) {
                 return fixed(heads::forbidden(&e.to_string()), is_head);
             }
@@ -127,13 +125,7 @@ impl MediaService {
         let read = ReadRequest::from_headers(method, &request.headers, self.settings.limits);
         let mut response = match self.source.open(&key, &read).await {
             Ok(opened) => self.content(opened, is_head),
-            Err(e) => {
-                let status = source_error_status(&e, self.settings.denied_status);
-                if status.is_server_error() {
-                    tracing::error!(key = %key, error = %e, "source failed");
-                }
-                fixed(heads::error(status), is_head)
-            }
+            Err(e) => self.source_failed(key.as_str(), &e, is_head),
         };
         let note = response.extensions_mut().get_or_insert_default::<LogNote>();
         note.key = Some(key.to_string());
@@ -166,14 +158,18 @@ impl MediaService {
                 let html = Bytes::from(html);
                 fixed((heads::index_page(html.len()), html), is_head)
             }
-            Err(e) => {
-                let status = source_error_status(&e, self.settings.denied_status);
-                if status.is_server_error() {
-                    tracing::error!(prefix, error = %e, "listing failed");
-                }
-                fixed(heads::error(status), is_head)
-            }
+            Err(e) => self.source_failed(prefix, &e, is_head),
         }
+    }
+
+    /// The short error answer to a source's failure on `key` (an object key
+    /// or a listed prefix); failures of the server's side are logged.
+    fn source_failed(&self, key: &str, e: &SourceError, is_head: bool) -> Response<ResponseBody> {
+        let status = source_error_status(e, self.settings.denied_status);
+        if status.is_server_error() {
+            tracing::error!(key, error = %e, "source failed");
+        }
+        fixed(heads::error(status), is_head)
     }
 
     fn content(&self, opened: Opened, is_head: bool) -> Response<ResponseBody> {

@@ -45,6 +45,17 @@ pub enum Target {
     Directory(String),
 }
 
+impl Target {
+    /// The key or prefix as decoded: what the path names, without its leading
+    /// `/` (empty for the root).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Target::Object(key) => key.as_str(),
+            Target::Directory(prefix) => prefix,
+        }
+    }
+}
+
 /// Why a path is refused; every variant is a 400 except `TooLong` (414).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
