@@ -138,10 +138,7 @@ impl Source for DirSource {
                 let content_type = content_type_for(key.file_name());
                 let opened = path.clone();
                 let entry =
-                    tokio::task::spawn_blocking(move || open_within(&root, &opened, content_type))
-                        .await
-                        .map_err(|e| SourceError::Io(io::Error::other(e)))??;
-                let entry = Arc::new(entry);
+                    Arc::new(blocking(move || open_within(&root, &opened, content_type)).await?);
                 self.remember(path, Arc::clone(&entry));
                 entry
             }
@@ -163,9 +160,7 @@ impl Source for DirSource {
     ) -> Result<Listing, SourceError> {
         let dir = self.path_of(prefix.split('/').filter(|s| !s.is_empty()))?;
         let root = self.root.clone();
-        let entries = tokio::task::spawn_blocking(move || list_within(&root, &dir))
-            .await
-            .map_err(|e| SourceError::Io(io::Error::other(e)))??;
+        let entries = blocking(move || list_within(&root, &dir)).await?;
         Ok(Listing::page(entries, after, limit))
     }
 }
@@ -273,8 +268,9 @@ fn from_io(e: io::Error) -> SourceError {
 /// aborted rather than cut short silently.
 fn read_range(file: Arc<File>, range: ByteRange) -> BodyStream {
     if range.len() <= INLINE_READ_BYTES {
-        let read = move || read_chunk(&file, range.first, range.len() as usize);
-        return Box::pin(futures_util::stream::once(async move { read() }));
+        return Box::pin(futures_util::stream::once(async move {
+            read_chunk(&file, range.first, range.len() as usize)
+        }));
     }
     let state = (file, range.first, range.len());
     Box::pin(futures_util::stream::try_unfold(
@@ -284,19 +280,23 @@ fn read_range(file: Arc<File>, range: ByteRange) -> BodyStream {
                 return Ok(None);
             }
             let want = remaining.min(READ_CHUNK_BYTES as u64) as usize;
-            let (file, chunk) = tokio::task::spawn_blocking(move || {
-                let chunk = read_chunk(&file, offset, want);
-                (file, chunk)
-            })
-            .await
-            .map_err(|e| SourceError::Io(io::Error::other(e)))?;
-            let chunk = chunk?;
+            let reading = Arc::clone(&file);
+            let chunk = blocking(move || read_chunk(&reading, offset, want)).await?;
             Ok(Some((
                 chunk,
                 (file, offset + want as u64, remaining - want as u64),
             )))
         },
     ))
+}
+
+/// Runs blocking file-system work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, SourceError> + Send + 'static,
+) -> Result<T, SourceError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| SourceError::Io(io::Error::other(e)))?
 }
 
 /// Reads exactly `len` bytes at `offset` into a new buffer that is never
