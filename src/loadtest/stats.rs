@@ -112,7 +112,7 @@ pub struct Summary {
 
 /// Milliseconds at the usual quantiles of a histogram of microseconds.
 fn quantiles(h: &Histogram<u64>) -> Value {
-    let ms = |us: u64| (us as f64 / 1000.0 * 1000.0).round() / 1000.0;
+    let ms = |us: u64| us as f64 / 1000.0;
     if h.is_empty() {
         return json!({ "p50": null, "p90": null, "p99": null, "max": null, "mean": null });
     }
@@ -121,7 +121,7 @@ fn quantiles(h: &Histogram<u64>) -> Value {
         "p90": ms(h.value_at_quantile(0.90)),
         "p99": ms(h.value_at_quantile(0.99)),
         "max": ms(h.max()),
-        "mean": (h.mean() / 1000.0 * 1000.0).round() / 1000.0,
+        "mean": h.mean().round() / 1000.0,
     })
 }
 
