@@ -283,7 +283,7 @@ pub struct ServiceArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub range_chunk_bytes: u64,
 
-    /// Most ranges honoured in one Range header; more and the header is ignored.
+    /// Most ranges in one Range header; more gets 416.
     #[arg(long, env = "MEDIA_MAX_RANGES", default_value_t = 16,
           value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub max_ranges: u64,

@@ -115,7 +115,10 @@ impl MediaService {
         if let Some(keys) = &self.settings.signing {
             let path = format!("/{}", target.as_str());
             if let Err(e) = keys.verify(&path, request.uri.query(), unix_now()) {
-                return fixed(heads::forbidden(&e.to_string()), is_head);
+                return fixed(
+                    heads::refused(StatusCode::FORBIDDEN, &e.to_string()),
+                    is_head,
+                );
             }
         }
         let key = match target {
@@ -144,7 +147,12 @@ impl MediaService {
         };
         let after = match index::page_after(request.uri.query()) {
             Ok(after) => after,
-            Err(_) => return fixed(heads::error(StatusCode::BAD_REQUEST), is_head),
+            Err(e) => {
+                return fixed(
+                    heads::refused(StatusCode::BAD_REQUEST, &e.to_string()),
+                    is_head,
+                )
+            }
         };
         match self.source.list(prefix, after.as_deref(), page_size).await {
             Ok(listing) => {

@@ -165,12 +165,15 @@ pub fn method_not_allowed(allow: &'static str) -> (Head, Bytes) {
     (head, body)
 }
 
-/// 403 with a short reason of this server's own wording (a signed link's
-/// fault), nothing from the request.
-pub fn forbidden(reason: &str) -> (Head, Bytes) {
-    let (head, _) = error(StatusCode::FORBIDDEN);
-    let body = Bytes::from(format!("403 Forbidden: {reason}\n"));
-    let mut head = head;
+/// A short plain-text error with a reason of this server's own wording (a
+/// signed link's fault, a bad query parameter), nothing from the request.
+pub fn refused(status: StatusCode, reason: &str) -> (Head, Bytes) {
+    let (mut head, _) = error(status);
+    let body = Bytes::from(format!(
+        "{} {}: {reason}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error")
+    ));
     head.set(header::CONTENT_LENGTH, body.len());
     (head, body)
 }

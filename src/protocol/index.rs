@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::key::{parse_target, Target};
+use super::key::{parse_target, Target, MAX_KEY_BYTES};
 use super::media_type::content_type_for;
 
 /// One entry of a listing: a sub-directory (its name ends with `/`) or an
@@ -75,6 +75,8 @@ impl Listing {
 pub enum IndexQueryError {
     #[error("the 'after' parameter is not valid percent-encoded UTF-8")]
     BadAfter,
+    #[error("the 'after' parameter is longer than any key")]
+    AfterTooLong,
 }
 
 /// The page to show: the `after` query parameter (the last name of the page
@@ -88,6 +90,9 @@ pub fn page_after(query: Option<&str>) -> Result<Option<String>, IndexQueryError
             let decoded = percent_decode_str(&value)
                 .decode_utf8()
                 .map_err(|_| IndexQueryError::BadAfter)?;
+            if decoded.len() > MAX_KEY_BYTES {
+                return Err(IndexQueryError::AfterTooLong);
+            }
             return Ok((!decoded.is_empty()).then(|| decoded.into_owned()));
         }
     }
@@ -422,6 +427,8 @@ mod tests {
     #[test]
     fn page_after_reads_only_the_after_parameter() {
         type Case<'a> = (Option<&'a str>, Result<Option<&'a str>, IndexQueryError>);
+        let at_limit = format!("after={}", "k".repeat(MAX_KEY_BYTES));
+        let over_limit = format!("after={}", "k".repeat(MAX_KEY_BYTES + 1));
         let cases: &[Case] = &[
             (None, Ok(None)),
             (Some(""), Ok(None)),
@@ -432,6 +439,8 @@ mod tests {
             (Some("after=%C3%A9"), Ok(Some("é"))),
             (Some("after=%FF"), Err(IndexQueryError::BadAfter)),
             (Some("afterx=1"), Ok(None)),
+            (Some(&at_limit), Ok(Some(&at_limit[6..]))),
+            (Some(&over_limit), Err(IndexQueryError::AfterTooLong)),
         ];
         for (query, want) in cases {
             let got = page_after(*query);

@@ -5,7 +5,7 @@ use http::header::{self, HeaderMap};
 
 use super::conditional::{evaluate, PreconditionOutcome, Preconditions, Validators};
 use super::range::{
-    parse_range_header, plan_ranges, RangeIgnored, RangeLimits, RangeSpec, Selection,
+    parse_range_header, plan_ranges, RangeHeaderError, RangeLimits, RangeSpec, Selection,
 };
 
 /// The methods that read a representation.
@@ -31,8 +31,9 @@ impl ReadMethod {
 pub struct ReadRequest {
     pub method: ReadMethod,
     pub preconditions: Preconditions,
-    /// `None` without a Range header; `Some(Err(_))` for one that is ignored.
-    pub range: Option<Result<Vec<RangeSpec>, RangeIgnored>>,
+    /// `None` without a Range header; `Some(Err(_))` for one that cannot be
+    /// served as asked.
+    pub range: Option<Result<Vec<RangeSpec>, RangeHeaderError>>,
     pub limits: RangeLimits,
 }
 
@@ -46,11 +47,11 @@ impl ReadRequest {
             (Some(value), None) => Some(
                 value
                     .to_str()
-                    .map_err(|_| RangeIgnored::InvalidSyntax)
+                    .map_err(|_| RangeHeaderError::InvalidSyntax)
                     .and_then(|v| parse_range_header(v, &limits)),
             ),
             // Range is a singleton field; two of them are not one valid value.
-            (Some(_), Some(_)) => Some(Err(RangeIgnored::InvalidSyntax)),
+            (Some(_), Some(_)) => Some(Err(RangeHeaderError::InvalidSyntax)),
         };
         ReadRequest {
             method,
@@ -89,8 +90,13 @@ pub fn decide(request: &ReadRequest, validators: &Validators, size: u64) -> Deci
         PreconditionOutcome::NotModified => return Decision::NotModified,
         PreconditionOutcome::Proceed { honour_range } => honour_range,
     };
-    let specs = match request.range_specs() {
-        Some(specs) if honour_range => specs,
+    let specs = match &request.range {
+        Some(Ok(specs)) if honour_range => specs,
+        // Over the limit is refused, not ignored: a client that asks for many
+        // small ranges learns so at once (RFC 9110 §15.5.17).
+        Some(Err(RangeHeaderError::TooManyRanges)) if honour_range => {
+            return Decision::RangeNotSatisfiable
+        }
         _ => return Decision::Send(Selection::Whole),
     };
     match plan_ranges(specs, size, &request.limits) {
@@ -111,6 +117,9 @@ mod tests {
         open_ended_cap: 100,
         max_ranges: 8,
     };
+
+    /// One more than `LIMITS.max_ranges`.
+    const NINE_RANGES: &str = "bytes=0-0,2-2,4-4,6-6,8-8,10-10,12-12,14-14,16-16";
 
     fn r(first: u64, last: u64) -> ByteRange {
         ByteRange { first, last }
@@ -153,6 +162,15 @@ mod tests {
                 Send(Whole),
             ),
             (&[("if-range", "\"v1\"")], Send(Whole)),
+            (&[("range", NINE_RANGES)], RangeNotSatisfiable),
+            (
+                &[("range", NINE_RANGES), ("if-range", "\"v0\"")],
+                Send(Whole),
+            ),
+            (
+                &[("range", NINE_RANGES), ("if-none-match", "\"v1\"")],
+                NotModified,
+            ),
             (
                 &[("range", "bytes=0-1"), ("if-none-match", "\"v1\"")],
                 NotModified,

@@ -45,14 +45,16 @@ pub enum RangeSpec {
     Suffix { length: u64 },
 }
 
-/// Why a `Range` header is ignored and the whole representation sent (200).
+/// Why a `Range` header is not served as asked. Every kind but `TooManyRanges`
+/// is ignored, and the whole representation sent (200).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RangeIgnored {
+pub enum RangeHeaderError {
     /// A unit other than `bytes` (RFC 9110 §14.2: ignore unknown units).
     UnknownUnit,
     /// Not valid `ranges-specifier` syntax (RFC 9110 §14.2: MAY ignore).
     InvalidSyntax,
-    /// More ranges than the configured limit (RFC 9110 §14.2: MAY ignore).
+    /// More ranges than the configured limit: refused with 416, which RFC 9110
+    /// §15.5.17 allows for "an excessive number of small or overlapping ranges".
     TooManyRanges,
     /// Ranges that overlap more than once or add up past the object size, the
     /// patterns RFC 9110 §14.3 and §17.15 name as a denial-of-service risk.
@@ -82,7 +84,7 @@ pub struct RangeLimits {
     /// describes itself through `Content-Range` (RFC 9110 §15.3.7); closed ranges
     /// are always served whole.
     pub open_ended_cap: u64,
-    /// Most ranges honoured in one header; more and the header is ignored.
+    /// Most ranges honoured in one header; more is a 416.
     pub max_ranges: usize,
 }
 
@@ -93,13 +95,15 @@ pub struct RangeLimits {
 pub fn parse_range_header(
     value: &str,
     limits: &RangeLimits,
-) -> Result<Vec<RangeSpec>, RangeIgnored> {
-    let (unit, set) = value.split_once('=').ok_or(RangeIgnored::InvalidSyntax)?;
+) -> Result<Vec<RangeSpec>, RangeHeaderError> {
+    let (unit, set) = value
+        .split_once('=')
+        .ok_or(RangeHeaderError::InvalidSyntax)?;
     if !unit.trim().eq_ignore_ascii_case("bytes") {
         return Err(if is_token(unit) {
-            RangeIgnored::UnknownUnit
+            RangeHeaderError::UnknownUnit
         } else {
-            RangeIgnored::InvalidSyntax
+            RangeHeaderError::InvalidSyntax
         });
     }
     let mut specs = Vec::new();
@@ -109,12 +113,12 @@ pub fn parse_range_header(
             continue;
         }
         if specs.len() == limits.max_ranges {
-            return Err(RangeIgnored::TooManyRanges);
+            return Err(RangeHeaderError::TooManyRanges);
         }
-        specs.push(parse_spec(member).ok_or(RangeIgnored::InvalidSyntax)?);
+        specs.push(parse_spec(member).ok_or(RangeHeaderError::InvalidSyntax)?);
     }
     if specs.is_empty() {
-        return Err(RangeIgnored::InvalidSyntax);
+        return Err(RangeHeaderError::InvalidSyntax);
     }
     Ok(specs)
 }
@@ -175,7 +179,7 @@ pub fn plan_ranges(
     }
 }
 
-/// Whether a multi-range set should be ignored (see [`RangeIgnored::Abusive`]).
+/// Whether a multi-range set should be ignored (see [`RangeHeaderError::Abusive`]).
 fn is_abusive(ranges: &[ByteRange], size: u64) -> bool {
     let total: u64 = ranges
         .iter()
@@ -255,8 +259,8 @@ mod tests {
 
     #[test]
     fn parses_range_headers() {
-        use RangeIgnored::*;
-        let cases: &[(&str, Result<Vec<RangeSpec>, RangeIgnored>)] = &[
+        use RangeHeaderError::*;
+        let cases: &[(&str, Result<Vec<RangeSpec>, RangeHeaderError>)] = &[
             ("bytes=0-1", Ok(vec![from_to(0, Some(1))])),
             ("bytes=0-", Ok(vec![from_to(0, None)])),
             ("bytes=-500", Ok(vec![RangeSpec::Suffix { length: 500 }])),

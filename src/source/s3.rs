@@ -26,7 +26,9 @@ use crate::protocol::index::{ListEntry, Listing};
 use crate::protocol::key::ObjectKey;
 use crate::protocol::media_type::{content_type_for, is_generic};
 use crate::protocol::plan::{decide, Decision, ReadMethod, ReadRequest};
-use crate::protocol::range::{parse_content_range, ByteRange, RangeSpec, Selection};
+use crate::protocol::range::{
+    parse_content_range, ByteRange, RangeHeaderError, RangeSpec, Selection,
+};
 
 /// The HTTPS client for S3 and the credential providers: rustls on ring.
 pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
@@ -347,6 +349,10 @@ impl GetPlan {
         // `If-None-Match: *` is a 304 for any object that exists: a HeadObject
         // answers it without a body.
         if pre.if_none_match == Some(EtagCondition::Any) {
+            return None;
+        }
+        // Too many ranges is a 416, which needs the object's size.
+        if request.range == Some(Err(RangeHeaderError::TooManyRanges)) {
             return None;
         }
         let mut plan = GetPlan::default();
