@@ -46,9 +46,11 @@ chromedriver --version
 
 step "format"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
-step "lint"
+step "lint (the fuzz targets too: they must keep compiling; scripts/fuzz.sh runs them)"
 cargo clippy --all-targets --features loadtest -- -D warnings
+cargo clippy --manifest-path fuzz/Cargo.toml --target-dir target --all-targets -- -D warnings
 
 step "tests"
 cargo test --all-targets --features loadtest

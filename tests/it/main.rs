@@ -1,6 +1,7 @@
 //! Integration tests over real sockets. One test crate with modules, so the
 //! crate and its dependencies are linked once.
 
+mod answer;
 mod binary;
 mod browser;
 mod client;
