@@ -24,8 +24,8 @@ pub enum Fault {
     Connect(String),
     #[error("no answer within the timeout")]
     Timeout,
-    #[error("status {0}, expected 206")]
-    Status(u16),
+    #[error("status {status}, expected 206{}", said(.body))]
+    Status { status: u16, body: String },
     #[error("Content-Range {got:?} does not answer {asked}")]
     ContentRange { asked: String, got: Option<String> },
     #[error("ETag {got:?}, expected {expected:?}")]
@@ -41,12 +41,24 @@ pub enum Fault {
     Body(String),
 }
 
+/// The start of an unexpected answer's body, as the failure names it.
+fn said(body: &str) -> String {
+    if body.is_empty() {
+        String::new()
+    } else {
+        format!(": {body:?}")
+    }
+}
+
+/// How much of an unexpected answer's body a failure quotes.
+pub const QUOTED_BODY_BYTES: usize = 200;
+
 impl Fault {
     pub fn kind(&self) -> &'static str {
         match self {
             Fault::Connect(_) => "connect",
             Fault::Timeout => "timeout",
-            Fault::Status(_) => "status",
+            Fault::Status { .. } => "status",
             Fault::ContentRange { .. } => "content_range",
             Fault::Etag { .. } => "etag",
             Fault::Length { .. } => "content_length",
@@ -68,7 +80,10 @@ pub fn check_head(
     headers: &HeaderMap,
 ) -> Result<(u64, u64), Fault> {
     if status != StatusCode::PARTIAL_CONTENT {
-        return Err(Fault::Status(status.as_u16()));
+        return Err(Fault::Status {
+            status: status.as_u16(),
+            body: String::new(),
+        });
     }
     let value = headers
         .get(header::CONTENT_RANGE)

@@ -29,7 +29,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use check::{check_head, object_from_head, Fault, Object};
+use check::{check_head, object_from_head, Fault, Object, QUOTED_BODY_BYTES};
 use pattern::{Pattern, Planned, Planner, SizeRange};
 use stats::{Stats, Summary};
 use verify::Verifier;
@@ -326,7 +326,10 @@ async fn one_request(shared: &Shared, planned: Planned, stats: &mut Stats) {
     let (first, last) =
         match check_head(&planned.want, &shared.object, parts.status, &parts.headers) {
             Ok(range) => range,
-            Err(fault) => {
+            Err(mut fault) => {
+                if let Fault::Status { body: quoted, .. } = &mut fault {
+                    *quoted = quote_body(&mut body, deadline).await;
+                }
                 stats.record_latency(started.elapsed());
                 return fail(stats, &asked, fault);
             }
@@ -394,6 +397,24 @@ async fn one_request(shared: &Shared, planned: Planned, stats: &mut Stats) {
     if let Some(fault) = fault {
         fail(stats, &asked, fault);
     }
+}
+
+/// The start of a body, as text, for a failure to quote: an error answer
+/// usually says why.
+async fn quote_body(body: &mut hyper::body::Incoming, deadline: tokio::time::Instant) -> String {
+    let mut quoted = Vec::new();
+    while quoted.len() < QUOTED_BODY_BYTES {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    quoted.extend_from_slice(&data);
+                }
+            }
+            _ => break,
+        }
+    }
+    quoted.truncate(QUOTED_BODY_BYTES);
+    String::from_utf8_lossy(&quoted).trim_end().to_owned()
 }
 
 fn fail(stats: &mut Stats, asked: &str, fault: Fault) {

@@ -147,9 +147,14 @@ enum Fault {
     ShortBody,
     /// Right heads; each answer's bytes differ from the last one's.
     ShiftingBytes,
+    /// A 503 with a short text body saying why.
+    Overloaded,
     /// Nothing: the control case.
     None,
 }
+
+/// What the `Overloaded` server says.
+const OVERLOADED: &str = "503 overloaded, try later";
 
 const SIZE: u64 = 200_000;
 
@@ -204,6 +209,16 @@ async fn serve_connection(mut stream: TcpStream, fault: Fault, data: Vec<u8>, mu
             }
             _ => (200, 0, SIZE - 1),
         };
+        if let (Fault::Overloaded, false) = (fault, is_head) {
+            let response = format!(
+                "HTTP/1.1 503 X\r\nContent-Length: {}\r\n\r\n{OVERLOADED}",
+                OVERLOADED.len()
+            );
+            if stream.write_all(response.as_bytes()).await.is_err() {
+                return;
+            }
+            continue;
+        }
         let len = last - first + 1;
         let mut response = format!(
             "HTTP/1.1 {status} X\r\nContent-Length: {len}\r\nETag: {etag}\r\nAccept-Ranges: bytes\r\n"
@@ -256,6 +271,7 @@ async fn each_wrong_answer_is_caught_and_named() {
         (Fault::None, "uniform", None),
         (Fault::ShiftedRange, "uniform", Some("content_range")),
         (Fault::WholeObject, "uniform", Some("status")),
+        (Fault::Overloaded, "uniform", Some("status")),
         (Fault::ChangingEtag, "uniform", Some("etag")),
         (Fault::ShortBody, "uniform", Some("body_read")),
         (Fault::ShiftedRange, "browser", Some("content_range")),
@@ -289,6 +305,11 @@ async fn each_wrong_answer_is_caught_and_named() {
                 assert_eq!(code, 1, "{fault:?}: {summary}");
                 assert_eq!(summary["errors_by_kind"][kind], 40, "{fault:?}: {summary}");
                 assert_eq!(summary["errors"], 40, "{fault:?}: {summary}");
+                if let Fault::Overloaded = fault {
+                    let failure = summary["failures"][0].as_str().unwrap_or_default();
+                    let quoted = format!("status 503, expected 206: {OVERLOADED:?}");
+                    assert!(failure.ends_with(&quoted), "{failure}");
+                }
             }
         }
     }
