@@ -65,13 +65,10 @@ async fn start_emulator() -> (Child, SocketAddr) {
     (emulator, addr)
 }
 
-/// Starts the function against the emulator at `addr`, serving `dir` (or
-/// what `env` names).
+/// Starts the function against the emulator at `addr`, serving `dir`; `env`
+/// adds settings or overrides these.
 fn start_function(addr: SocketAddr, dir: &Path, env: &[(&str, String)]) -> Child {
     let mut command = Command::new(binary());
-    for (name, value) in env {
-        command.env(name, value);
-    }
     command
         .env("AWS_LAMBDA_RUNTIME_API", format!("http://{addr}/.rt"))
         .env("AWS_LAMBDA_FUNCTION_NAME", "_")
@@ -84,7 +81,11 @@ fn start_function(addr: SocketAddr, dir: &Path, env: &[(&str, String)]) -> Child
         .env("MEDIA_MAX_RANGES", MAX_RANGES.to_string())
         .env("MEDIA_CACHE_CONTROL", CACHE_CONTROL)
         .env("MEDIA_INDEX", "on")
-        .env("MEDIA_INDEX_PAGE_SIZE", INDEX_PAGE_SIZE.to_string())
+        .env("MEDIA_INDEX_PAGE_SIZE", INDEX_PAGE_SIZE.to_string());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -111,6 +112,11 @@ impl Emulated {
             .wait_for(|l| l["message"] == "serving media through the Lambda runtime")
             .await;
         emulated
+    }
+
+    /// The function's log lines so far that `keep`.
+    pub fn log_lines(&self, keep: impl Fn(&serde_json::Value) -> bool) -> Vec<serde_json::Value> {
+        self.log.lines(keep)
     }
 
     /// Whether the function's process is still the one started.

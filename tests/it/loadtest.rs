@@ -12,6 +12,7 @@ use tokio::process::Command;
 
 use crate::binary::Running;
 use crate::fixture::pattern;
+use crate::lambda::Emulated;
 
 /// Runs media-loadtest with `args`; returns its exit code and JSON summary.
 async fn loadtest(args: &[&str]) -> (i32, Value) {
@@ -375,4 +376,69 @@ async fn refuses_to_start_without_a_usable_object() {
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
+}
+
+/// A player drops responses mid-body at every seek. Through the emulator,
+/// each dropped response closes the function's connection to the Runtime API,
+/// and a response sent next on that connection is lost unless the function
+/// sends it again: no request may go unanswered. The only errors allowed are
+/// the emulator's own 500s when its reads split a response's prelude
+/// (bench/emulator-split-prelude.py).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_seeks_through_the_emulator_leave_no_request_unanswered() {
+    let _quiet = crate::MEASURE.lock().await;
+    let dir = media_dir(2 * 1024 * 1024, 11);
+    let file = dir.path().join("clip.mp4");
+    let emulated = Emulated::start_with(
+        dir.path(),
+        &[("MEDIA_RANGE_CHUNK_BYTES", (1024 * 1024).to_string())],
+    )
+    .await;
+    let (_, summary) = loadtest(&[
+        &format!("http://{}/clip.mp4", emulated.addr),
+        "--verify",
+        file.to_str().unwrap(),
+        "--pattern",
+        "browser",
+        "--requests",
+        "3000",
+        "--concurrency",
+        "16",
+        "--timeout",
+        "5",
+        "--seed",
+        "11",
+    ])
+    .await;
+    let redelivered = emulated.log_lines(|l| {
+        l["message"] == "the response did not reach the Runtime API; sending it again"
+    });
+    println!(
+        "{} requests, {} abandoned, errors {}, {} responses sent again",
+        summary["requests"],
+        summary["abandoned"],
+        summary["errors_by_kind"],
+        redelivered.len()
+    );
+    assert_eq!(summary["integrity_failures"], 0, "{summary}");
+    assert!(
+        summary["errors_by_kind"].get("timeout").is_none(),
+        "requests went unanswered: {summary}"
+    );
+    let failures = summary["failures"].as_array().unwrap();
+    assert!(
+        failures.iter().all(|f| f
+            .as_str()
+            .unwrap_or_default()
+            .contains("httpstatuses.com/500")),
+        "errors other than the emulator's own 500s: {summary}"
+    );
+    assert!(
+        summary["errors"].as_u64().unwrap() <= 3,
+        "too many of the emulator's 500s: {summary}"
+    );
+    assert!(
+        !redelivered.is_empty(),
+        "no response needed sending again: the test did not reach its case"
+    );
 }
