@@ -16,7 +16,6 @@ use std::sync::{Arc, OnceLock};
 
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request};
-use http_body_util::BodyExt;
 use libfuzzer_sys::fuzz_target;
 use media_streamer::protocol::cors::CorsPolicy;
 use media_streamer::protocol::key::{parse_target, Target};
@@ -84,18 +83,6 @@ fn world() -> &'static World {
     })
 }
 
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &bytes[start..end]
-}
-
 fuzz_target!(|data: &[u8]| {
     let Some((&flags, rest)) = data.split_first() else {
         return;
@@ -119,8 +106,8 @@ fuzz_target!(|data: &[u8]| {
             continue;
         };
         let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(trim(&line[..colon])),
-            HeaderValue::from_bytes(trim(&line[colon + 1..])),
+            HeaderName::from_bytes(line[..colon].trim_ascii()),
+            HeaderValue::from_bytes(line[colon + 1..].trim_ascii()),
         ) else {
             continue; // not a field hyper would pass on
         };
@@ -134,24 +121,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let (parts, ()) = request.into_parts();
     let headers_in = parts.headers.clone();
-    let (status, headers, body) = world.runtime.block_on(async {
-        let response = service.respond(parts).await;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec();
-        (status, headers, body)
-    });
-    let answer = answer::Answer {
-        status,
-        headers,
-        body,
-    };
+    let answer = world.runtime.block_on(answer::Answer::of(service, parts));
+    let status = answer.status;
     let context = || format!("{method} {uri} {headers_in:?}: {status}");
 
     assert!(

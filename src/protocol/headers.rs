@@ -168,24 +168,27 @@ pub fn method_not_allowed(allow: &'static str) -> (Head, Bytes) {
 /// A short plain-text error with a reason of this server's own wording (a
 /// signed link's fault, a bad query parameter), nothing from the request.
 pub fn refused(status: StatusCode, reason: &str) -> (Head, Bytes) {
-    let (mut head, _) = error(status);
-    let body = Bytes::from(format!(
-        "{} {}: {reason}\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("Error")
-    ));
-    head.set(header::CONTENT_LENGTH, body.len());
-    (head, body)
+    plain_text(status, format!("{}: {reason}\n", status_line(status)))
 }
 
 /// A short plain-text error: the status line's code and reason, nothing from
 /// the request or the store.
 pub fn error(status: StatusCode) -> (Head, Bytes) {
-    let body = Bytes::from(format!(
-        "{} {}\n",
+    plain_text(status, format!("{}\n", status_line(status)))
+}
+
+/// `404 Not Found`: the code and its reason phrase.
+fn status_line(status: StatusCode) -> String {
+    format!(
+        "{} {}",
         status.as_u16(),
         status.canonical_reason().unwrap_or("Error")
-    ));
+    )
+}
+
+/// An error answer whose body is `text`, never cached.
+fn plain_text(status: StatusCode, text: String) -> (Head, Bytes) {
+    let body = Bytes::from(text);
     let mut head = Head::new(status);
     head.headers.insert(
         header::CONTENT_TYPE,

@@ -1,13 +1,31 @@
 //! What every answer to a GET must keep, whatever was asked: the rules the
 //! property test and the fuzz target `request` hold the pipeline to. This file
 //! is shared: `fuzz/fuzz_targets/request.rs` includes it by path, so it uses
-//! nothing but `http` and the standard library.
+//! only crates both depend on (`http`, `http-body-util`, the library).
+
+use http_body_util::BodyExt;
+use media_streamer::service::MediaService;
 
 /// A response, collected.
 pub struct Answer {
     pub status: u16,
     pub headers: http::HeaderMap,
     pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The service's whole answer to a request head.
+    pub async fn of(service: &MediaService, request: http::request::Parts) -> Answer {
+        let response = service.respond(request).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            body: body.to_vec(),
+        }
+    }
 }
 
 pub fn header<'a>(answer: &'a Answer, name: &str) -> Option<&'a str> {

@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use http_body_util::BodyExt;
 use media_streamer::service::MediaService;
 use media_streamer::source::dir::DirSource;
 use proptest::prelude::*;
@@ -41,21 +40,7 @@ async fn ask(service: &MediaService, target: &str, range: &str) -> Answer {
         request = request.header(http::header::RANGE, value);
     }
     let (parts, ()) = request.body(()).unwrap().into_parts();
-    let response = service.respond(parts).await;
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    Answer::of(service, parts).await
 }
 
 fn object(root: &Path, size: u64) -> (String, Vec<u8>) {
