@@ -8,10 +8,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use http::HeaderValue;
 
-use crate::protocol::cors::CorsPolicy;
+use crate::cors::CorsPolicy;
 use crate::protocol::range::RangeLimits;
-use crate::protocol::signing::SigningKeys;
 use crate::service::ServiceSettings;
+use crate::signing::SigningKeys;
 use crate::transport::local::LocalSettings;
 
 /// Default cap on the answer to an open-ended range (`bytes=N-`): 5 MiB, under
@@ -381,7 +381,7 @@ pub enum ConfigError {
     #[error("MEDIA_CACHE_CONTROL / --cache-control is not a valid header value: {0:?}")]
     CacheControl(String),
     #[error("MEDIA_SIGNING_SECRET / MEDIA_SIGNING_KEYS: {0}")]
-    Signing(crate::protocol::signing::KeyError),
+    Signing(crate::signing::KeyError),
     #[error("set MEDIA_SIGNING_SECRET or MEDIA_SIGNING_KEYS, not both")]
     TwoSigningSettings,
 }
@@ -416,6 +416,7 @@ impl ServeArgs {
     pub fn local_settings(&self) -> LocalSettings {
         LocalSettings {
             header_read_timeout: Duration::from_secs(self.header_timeout_secs),
+            queued_bytes: crate::source::dir::READ_CHUNK_BYTES,
         }
     }
 

@@ -1,18 +1,23 @@
 //! media-streamer: serves media objects over HTTP with exact Range and
 //! conditional semantics, streaming bytes from where they live to the client.
 //!
-//! - [`protocol`]: the HTTP rules as pure functions.
-//! - [`source`]: where bytes come from, behind the [`source::Source`] trait.
+//! - [`protocol`]: the HTTP rules as pure functions, the decision among them.
+//! - [`representation`]: what is served: a description and byte ranges.
+//! - [`source`]: where stored objects come from, behind [`source::Source`].
 //! - [`service`]: the one request pipeline, a `tower::Service`.
 //! - [`transport`]: adapters from a network to the service.
-//! - `loadtest` (feature `loadtest`): the `media-loadtest` range load tester.
+//! - [`signing`], [`cors`], [`index`]: signed links, cross-origin policy and
+//!   the index page, on top of the pipeline.
 
 pub mod body;
 pub mod config;
-#[cfg(feature = "loadtest")]
-pub mod loadtest;
+pub mod cors;
+pub mod index;
+pub mod metrics;
 pub mod protocol;
+pub mod representation;
 pub mod service;
+pub mod signing;
 pub mod source;
 pub mod transport;
 
@@ -25,7 +30,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use config::{LambdaArgs, LogFormat, LogSettings, Mode, ServeArgs, SourceArgs};
-use protocol::cors::CorsPolicy;
+use cors::CorsPolicy;
 use service::MediaService;
 use source::dir::DirSource;
 use source::s3::S3Source;
@@ -85,7 +90,7 @@ pub fn signed_path(args: &config::SignArgs) -> Result<String, BoxError> {
     let expires = service::unix_now().saturating_add(args.expires_in);
     Ok(format!(
         "{}?{}",
-        protocol::index::href_of(target.as_str()),
+        index::href_of(target.as_str()),
         keys.sign(&format!("/{}", target.as_str()), expires)
     ))
 }
@@ -165,5 +170,12 @@ pub async fn run_lambda(args: LambdaArgs) -> Result<(), BoxError> {
     }
     let service = MediaService::new(source, settings);
     tracing::info!(source = %description, "serving media through the Lambda runtime");
-    transport::lambda::run(service).await
+    // Read here until LambdaArgs carries MEDIA_METRICS and the function name.
+    let format = match std::env::var("MEDIA_METRICS") {
+        Ok(value) => value.parse().map_err(|e| format!("MEDIA_METRICS: {e}"))?,
+        Err(_) => metrics::MetricsFormat::default(),
+    };
+    let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+    let metrics = metrics::Metrics::new(format, &function_name, args.lambda_log_level.as_deref());
+    transport::lambda::run(service, metrics).await
 }

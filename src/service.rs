@@ -1,5 +1,5 @@
-//! The request pipeline both transports share: path → key → preconditions →
-//! range plan → source read → streaming response.
+//! The request pipeline both transports share: path → key → representation
+//! → store round trip → decision → streaming response.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -14,15 +14,20 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 
 use crate::body::{AccessRecord, ResponseBody};
-use crate::protocol::cors::{self, CorsPolicy};
+use crate::cors::{self, CorsPolicy};
+use crate::index;
+use crate::protocol::decision::{decide, Decision, ReadMethod, ReadRequest, Refusal};
+use crate::protocol::delegation::{plan_store_read, FetchPlan, StorePlan};
+use crate::protocol::description::Description;
 use crate::protocol::headers::{self as heads, Head};
-use crate::protocol::index;
 use crate::protocol::key::{parse_target, KeyError, Target};
 use crate::protocol::multipart::{new_boundary, MultipartLayout};
-use crate::protocol::plan::{ReadMethod, ReadRequest};
-use crate::protocol::range::{RangeLimits, Selection};
-use crate::protocol::signing::SigningKeys;
-use crate::source::{BodyStream, Opened, Source, SourceError};
+use crate::protocol::range::{ByteRange, RangeLimits, Selection};
+use crate::representation::{
+    BodyStream, Opened, RangeReader, Representation, SourceError, Started,
+};
+use crate::signing::SigningKeys;
+use crate::source::{Source, StoredObject};
 
 /// Settings of the pipeline, from configuration.
 #[derive(Clone, Debug)]
@@ -126,12 +131,16 @@ impl MediaService {
             Target::Directory(prefix) => return self.index(request, &prefix, is_head).await,
         };
         let read = ReadRequest::from_headers(method, &request.headers, self.settings.limits);
-        let mut response = match self.source.open(&key, &read).await {
-            Ok(opened) => self.content(opened, is_head),
-            Err(e) => self.source_failed(key.as_str(), &e, is_head),
+        let object = StoredObject {
+            source: Arc::clone(&self.source),
+            key,
+        };
+        let mut response = match self.serve(&object, &read).await {
+            Ok(response) => response,
+            Err(e) => self.source_failed(object.key.as_str(), &e, is_head),
         };
         let note = response.extensions_mut().get_or_insert_default::<LogNote>();
-        note.key = Some(key.to_string());
+        note.key = Some(object.key.to_string());
         response
     }
 
@@ -164,7 +173,8 @@ impl MediaService {
                     }
                 };
                 let html = Bytes::from(html);
-                fixed((heads::index_page(html.len()), html), is_head)
+                let head = heads::html_page(html.len(), index::CONTENT_SECURITY_POLICY);
+                fixed((head, html), is_head)
             }
             Err(e) => self.source_failed(prefix, &e, is_head),
         }
@@ -180,54 +190,143 @@ impl MediaService {
         fixed(heads::error(status), is_head)
     }
 
-    fn content(&self, opened: Opened, is_head: bool) -> Response<ResponseBody> {
+    /// Serves any representation: plans the store's round trip, decides on
+    /// what it shows, and sends the bytes the decision selects.
+    async fn serve(
+        &self,
+        representation: &dyn Representation,
+        request: &ReadRequest,
+    ) -> Result<Response<ResponseBody>, SourceError> {
+        let is_head = request.method == ReadMethod::Head;
+        let plan = plan_store_read(request, representation.capabilities());
+        let mut opened = representation.open(&plan).await?;
+        if let (
+            Opened::Refused {
+                refusal: Refusal::PreconditionFailed,
+                ..
+            },
+            StorePlan::Fetch(FetchPlan {
+                if_range_failed: Some(whole),
+                ..
+            }),
+        ) = (&opened, &plan)
+        {
+            opened = representation
+                .open(&StorePlan::Fetch(FetchPlan::clone(whole)))
+                .await?;
+        }
+        let (refusal, description) = match opened {
+            Opened::Found {
+                description,
+                reader,
+                started,
+            } => match decide(request, &description) {
+                Decision::Send(selection) => {
+                    if selection == Selection::Whole && !is_head {
+                        if let Some(location) = representation.elsewhere(&description).await? {
+                            return Ok(fixed(heads::temporary_redirect(&location), is_head));
+                        }
+                    }
+                    let bodies = if is_head {
+                        Vec::new()
+                    } else {
+                        bodies_for(&selection, description.size, reader.as_ref(), started)
+                    };
+                    return Ok(self.content(description, selection, bodies, is_head));
+                }
+                Decision::Refuse(refusal) => (refusal, Some(description)),
+            },
+            Opened::Refused {
+                refusal,
+                description,
+            } => (refusal, description),
+        };
         let cache_control = &self.settings.cache_control;
-        match opened {
-            Opened::NotModified(meta) => head_only(heads::not_modified(&meta, cache_control)),
-            Opened::PreconditionFailed(meta) => {
-                fixed(heads::precondition_failed(meta.as_ref()), is_head)
+        Ok(match refusal {
+            Refusal::NotModified => {
+                head_only(heads::not_modified(description.as_ref(), cache_control))
             }
-            Opened::Redirect { location } => fixed(heads::temporary_redirect(&location), is_head),
-            Opened::RangeNotSatisfiable { size } => {
+            Refusal::PreconditionFailed => {
+                fixed(heads::precondition_failed(description.as_ref()), is_head)
+            }
+            Refusal::RangeNotSatisfiable { size } => {
                 fixed(heads::range_not_satisfiable(size), is_head)
             }
-            Opened::Content {
-                meta,
-                selection,
+        })
+    }
+
+    fn content(
+        &self,
+        description: Description,
+        selection: Selection,
+        bodies: Vec<BodyStream>,
+        is_head: bool,
+    ) -> Response<ResponseBody> {
+        let cache_control = &self.settings.cache_control;
+        let mut note = LogNote::default();
+        let (head, length, bodies) = match &selection {
+            Selection::Whole => (
+                heads::whole(&description, cache_control),
+                description.size,
                 bodies,
-            } => {
-                let mut note = LogNote::default();
-                let (head, length, bodies) = match &selection {
-                    Selection::Whole => (heads::whole(&meta, cache_control), meta.size, bodies),
-                    Selection::Single(range) => (
-                        heads::single_range(&meta, range, cache_control),
-                        range.len(),
-                        bodies,
-                    ),
-                    Selection::Multi(ranges) => {
-                        let layout = MultipartLayout::new(
-                            &new_boundary(),
-                            &meta.content_type,
-                            meta.size,
-                            ranges,
-                        );
-                        let head = heads::multi_range(&meta, &layout, cache_control);
-                        let list: Vec<String> = ranges.iter().map(ToString::to_string).collect();
-                        note.ranges = Some(format!("bytes {}", list.join(",")));
-                        (head, layout.content_length(), frame_parts(&layout, bodies))
-                    }
-                };
-                let body = if is_head || bodies.is_empty() {
-                    ResponseBody::empty()
-                } else {
-                    ResponseBody::stream(Box::pin(stream::iter(bodies).flatten()), length)
-                };
-                let mut response = with_head(head, body);
-                response.extensions_mut().insert(note);
-                response
+            ),
+            Selection::Single(range) => (
+                heads::single_range(&description, range, cache_control),
+                range.len(),
+                bodies,
+            ),
+            Selection::Multi(ranges) => {
+                let layout = MultipartLayout::new(
+                    &new_boundary(),
+                    &description.content_type,
+                    description.size,
+                    ranges,
+                );
+                let head = heads::multi_range(&description, &layout, cache_control);
+                let list: Vec<String> = ranges.iter().map(ToString::to_string).collect();
+                note.ranges = Some(format!("bytes {}", list.join(",")));
+                (head, layout.content_length(), frame_parts(&layout, bodies))
             }
+        };
+        let body = if is_head || bodies.is_empty() {
+            ResponseBody::empty()
+        } else {
+            ResponseBody::stream(Box::pin(stream::iter(bodies).flatten()), length)
+        };
+        let mut response = with_head(head, body);
+        response.extensions_mut().insert(note);
+        response
+    }
+}
+
+/// The streams of a selection's bytes: what the store's read already started
+/// where it is exactly that, else reads of the version described.
+fn bodies_for(
+    selection: &Selection,
+    size: u64,
+    reader: &dyn RangeReader,
+    started: Option<Started>,
+) -> Vec<BodyStream> {
+    let ranges: Vec<ByteRange> = match selection {
+        Selection::Whole => ByteRange::whole(size).into_iter().collect(),
+        Selection::Single(range) => vec![*range],
+        Selection::Multi(ranges) => ranges.clone(),
+    };
+    if let Some(started) = started {
+        let same = match (selection, started.range) {
+            (Selection::Whole, None) => true,
+            (Selection::Single(range), Some(sent)) => *range == sent,
+            _ => false,
+        };
+        if same {
+            return if ranges.is_empty() {
+                Vec::new()
+            } else {
+                vec![started.body]
+            };
         }
     }
+    ranges.into_iter().map(|range| reader.read(range)).collect()
 }
 
 /// What the access log needs from the answer beyond its head: the decoded key

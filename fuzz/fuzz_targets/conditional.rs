@@ -12,7 +12,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use media_streamer::protocol::conditional::{EntityTag, IfRange, Validators};
-use media_streamer::protocol::plan::{decide, Decision, ReadMethod, ReadRequest};
+use media_streamer::protocol::decision::{decide, Decision, ReadMethod, ReadRequest, Refusal};
+use media_streamer::protocol::description::Description;
 use media_streamer::protocol::range::{RangeLimits, Selection};
 
 const FIELDS: [&str; 6] = [
@@ -68,19 +69,25 @@ fuzz_target!(|input: Input| {
         open_ended_cap: 100,
         max_ranges: 4,
     };
-    let size = u64::from(input.size);
+    let description = Description {
+        size: u64::from(input.size),
+        validators: validators.clone(),
+        content_type: "video/mp4".to_owned(),
+        cache_control: None,
+    };
     let request = ReadRequest::from_headers(ReadMethod::Get, &headers(&fields), limits);
-    let decision = decide(&request, &validators, size);
+    let decision = decide(&request, &description);
 
     // The same fields in another order, each name's values kept in theirs.
     let mut reordered = fields.clone();
     reordered.sort_by_key(|(name, _)| std::cmp::Reverse(*name));
     let again = ReadRequest::from_headers(ReadMethod::Get, &headers(&reordered), limits);
-    assert_eq!(decide(&again, &validators, size), decision, "{fields:?}");
+    assert_eq!(decide(&again, &description), decision, "{fields:?}");
 
     let is_range_answer = matches!(
         decision,
-        Decision::RangeNotSatisfiable | Decision::Send(Selection::Single(_) | Selection::Multi(_))
+        Decision::Refuse(Refusal::RangeNotSatisfiable { .. })
+            | Decision::Send(Selection::Single(_) | Selection::Multi(_))
     );
     if request.range.is_none() {
         assert!(!is_range_answer, "{decision:?} without a Range: {fields:?}");

@@ -6,7 +6,7 @@
 use std::path::{Component, Path};
 
 use libfuzzer_sys::fuzz_target;
-use media_streamer::protocol::index::href_of;
+use media_streamer::index::href_of;
 use media_streamer::protocol::key::{parse_target, Target, MAX_KEY_BYTES};
 
 fuzz_target!(|path: &str| {

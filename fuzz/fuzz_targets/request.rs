@@ -17,10 +17,10 @@ use std::sync::{Arc, OnceLock};
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request};
 use libfuzzer_sys::fuzz_target;
-use media_streamer::protocol::cors::CorsPolicy;
+use media_streamer::cors::CorsPolicy;
 use media_streamer::protocol::key::{parse_target, Target};
 use media_streamer::protocol::range::RangeLimits;
-use media_streamer::protocol::signing::SigningKeys;
+use media_streamer::signing::SigningKeys;
 use media_streamer::service::{MediaService, ServiceSettings};
 use media_streamer::source::dir::DirSource;
 

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use media_streamer::protocol::signing::{SignatureError, SigningKeys};
+use media_streamer::signing::{SignatureError, SigningKeys};
 
 const NEW: &str = "new:0123456789abcdef0123456789abcdef-new";
 const OLD: &str = "old:0123456789abcdef0123456789abcdef-old";

@@ -5,9 +5,9 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
 
+use super::description::Description;
 use super::multipart::MultipartLayout;
 use super::range::{content_range, unsatisfied_content_range, ByteRange};
-use crate::source::ObjectMeta;
 
 /// A status and its header fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,7 +39,7 @@ impl Head {
 
 /// `ETag`, `Last-Modified` and `Cache-Control`: what a 200 and a 304 share
 /// (RFC 9110 §15.4.5). The object's own Cache-Control wins over the default.
-fn set_validators(head: &mut Head, meta: &ObjectMeta, default_cache_control: &HeaderValue) {
+fn set_validators(head: &mut Head, meta: &Description, default_cache_control: &HeaderValue) {
     head.set(header::ETAG, meta.etag());
     if let Some(lm) = meta.last_modified() {
         head.set(header::LAST_MODIFIED, httpdate::fmt_http_date(lm));
@@ -53,7 +53,7 @@ fn set_validators(head: &mut Head, meta: &ObjectMeta, default_cache_control: &He
     }
 }
 
-fn representation(status: StatusCode, meta: &ObjectMeta, cache_control: &HeaderValue) -> Head {
+fn representation(status: StatusCode, meta: &Description, cache_control: &HeaderValue) -> Head {
     let mut head = Head::new(status);
     set_validators(&mut head, meta, cache_control);
     head.headers
@@ -62,7 +62,7 @@ fn representation(status: StatusCode, meta: &ObjectMeta, cache_control: &HeaderV
 }
 
 /// 200 with the whole object (RFC 9110 §15.3.1).
-pub fn whole(meta: &ObjectMeta, cache_control: &HeaderValue) -> Head {
+pub fn whole(meta: &Description, cache_control: &HeaderValue) -> Head {
     let mut head = representation(StatusCode::OK, meta, cache_control);
     head.set(header::CONTENT_TYPE, &meta.content_type);
     head.set(header::CONTENT_LENGTH, meta.size);
@@ -70,7 +70,7 @@ pub fn whole(meta: &ObjectMeta, cache_control: &HeaderValue) -> Head {
 }
 
 /// 206 with one range (RFC 9110 §15.3.7.1).
-pub fn single_range(meta: &ObjectMeta, range: &ByteRange, cache_control: &HeaderValue) -> Head {
+pub fn single_range(meta: &Description, range: &ByteRange, cache_control: &HeaderValue) -> Head {
     let mut head = representation(StatusCode::PARTIAL_CONTENT, meta, cache_control);
     head.set(header::CONTENT_TYPE, &meta.content_type);
     head.set(header::CONTENT_LENGTH, range.len());
@@ -80,7 +80,7 @@ pub fn single_range(meta: &ObjectMeta, range: &ByteRange, cache_control: &Header
 
 /// 206 `multipart/byteranges` (RFC 9110 §15.3.7.2).
 pub fn multi_range(
-    meta: &ObjectMeta,
+    meta: &Description,
     layout: &MultipartLayout,
     cache_control: &HeaderValue,
 ) -> Head {
@@ -98,16 +98,21 @@ pub fn multi_range(
 /// streaming runtime adds `application/octet-stream` to any response without a
 /// type, which would overwrite the stored type. Sending the real one keeps the
 /// cache right on every transport.
-pub fn not_modified(meta: &ObjectMeta, cache_control: &HeaderValue) -> Head {
+///
+/// A store's own 304 may tell nothing of the representation; then the head
+/// has no validators to repeat.
+pub fn not_modified(meta: Option<&Description>, cache_control: &HeaderValue) -> Head {
     let mut head = Head::new(StatusCode::NOT_MODIFIED);
-    set_validators(&mut head, meta, cache_control);
-    head.set(header::CONTENT_TYPE, &meta.content_type);
+    if let Some(meta) = meta {
+        set_validators(&mut head, meta, cache_control);
+        head.set(header::CONTENT_TYPE, &meta.content_type);
+    }
     head
 }
 
 /// 412 with the current validators where known, so a client can see what it
 /// missed.
-pub fn precondition_failed(meta: Option<&ObjectMeta>) -> (Head, Bytes) {
+pub fn precondition_failed(meta: Option<&Description>) -> (Head, Bytes) {
     let (mut head, body) = error(StatusCode::PRECONDITION_FAILED);
     if let Some(meta) = meta {
         head.set(header::ETAG, meta.etag());
@@ -118,10 +123,10 @@ pub fn precondition_failed(meta: Option<&ObjectMeta>) -> (Head, Bytes) {
     (head, body)
 }
 
-/// 200 with an index page: HTML of `length` bytes, revalidated on every use
-/// (it changes as objects come and go), locked down by its own
+/// 200 with a generated HTML page of `length` bytes, revalidated on every
+/// use (it changes as objects come and go), locked down by its own
 /// Content-Security-Policy.
-pub fn index_page(length: usize) -> Head {
+pub fn html_page(length: usize, content_security_policy: &'static str) -> Head {
     let mut head = Head::new(StatusCode::OK);
     head.headers.insert(
         header::CONTENT_TYPE,
@@ -132,7 +137,7 @@ pub fn index_page(length: usize) -> Head {
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     head.headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(super::index::CONTENT_SECURITY_POLICY),
+        HeaderValue::from_static(content_security_policy),
     );
     head.headers.insert(
         header::REFERRER_POLICY,
@@ -206,8 +211,8 @@ mod tests {
     use crate::protocol::conditional::{EntityTag, Validators};
     use std::time::{Duration, UNIX_EPOCH};
 
-    fn meta(cache_control: Option<&str>) -> ObjectMeta {
-        ObjectMeta {
+    fn meta(cache_control: Option<&str>) -> Description {
+        Description {
             size: 10,
             validators: Validators {
                 etag: EntityTag::strong("v1").unwrap(),
@@ -308,7 +313,7 @@ mod tests {
                 ]),
             ),
             (
-                not_modified(&meta(None), &cc),
+                not_modified(Some(&meta(None)), &cc),
                 StatusCode::NOT_MODIFIED,
                 expect(&[
                     ("cache-control", "public, max-age=60"),

@@ -2,6 +2,11 @@
 //! (RFC 9110 §14).
 
 use std::fmt;
+use std::num::NonZeroUsize;
+
+use http_range_header::{
+    RangeInvalid, RangeRejected, RangeUnsatisfiableError, SyntacticallyCorrectRange,
+};
 
 /// A non-empty span of bytes, both ends inclusive, as `Content-Range` writes it
 /// (RFC 9110 §14.4: `first-pos "-" last-pos`).
@@ -56,9 +61,6 @@ pub enum RangeHeaderError {
     /// More ranges than the configured limit: refused with 416, which RFC 9110
     /// §15.5.17 allows for "an excessive number of small or overlapping ranges".
     TooManyRanges,
-    /// Ranges that overlap more than once or add up past the object size, the
-    /// patterns RFC 9110 §14.3 and §17.15 name as a denial-of-service risk.
-    Abusive,
 }
 
 /// Which bytes of a representation to send.
@@ -88,72 +90,50 @@ pub struct RangeLimits {
     pub max_ranges: usize,
 }
 
-/// Parses a `Range` field value (RFC 9110 §14.1.1, §14.2).
-///
-/// The unit is case-insensitive (`Bytes=` is `bytes=`), whitespace around list
-/// members is allowed and empty list members are skipped (RFC 9110 §5.6.1).
+/// Parses a `Range` field value (RFC 9110 §14.1.1, §14.2) with
+/// http-range-header, which accepts what the RFC asks a recipient to accept:
+/// any case of `bytes` (§14.1: the unit is case-insensitive), whitespace around
+/// list members and empty list members (§5.6.1), and positions too large for
+/// u64 (they saturate: such a position lies past any object, which is what it
+/// means). What it rejects is ignored (§14.2: a server MAY ignore a Range),
+/// except more ranges than the limit, which is a 416 (§15.5.17).
 pub fn parse_range_header(
     value: &str,
     limits: &RangeLimits,
 ) -> Result<Vec<RangeSpec>, RangeHeaderError> {
-    let (unit, set) = value
-        .split_once('=')
-        .ok_or(RangeHeaderError::InvalidSyntax)?;
-    if !unit.trim().eq_ignore_ascii_case("bytes") {
-        return Err(if is_token(unit) {
-            RangeHeaderError::UnknownUnit
-        } else {
-            RangeHeaderError::InvalidSyntax
-        });
-    }
-    let mut specs = Vec::new();
-    for member in set.split(',') {
-        let member = member.trim_matches([' ', '\t']);
-        if member.is_empty() {
-            continue;
+    let max_ranges = NonZeroUsize::new(limits.max_ranges).unwrap_or(NonZeroUsize::MIN);
+    match http_range_header::parse_range_header_with_max_ranges(value, max_ranges) {
+        Ok(parsed) => Ok(parsed.into_ranges().into_iter().map(spec_of).collect()),
+        Err(RangeUnsatisfiableError::Rejected(RangeRejected::TooMany)) => {
+            Err(RangeHeaderError::TooManyRanges)
         }
-        if specs.len() == limits.max_ranges {
-            return Err(RangeHeaderError::TooManyRanges);
+        Err(RangeUnsatisfiableError::Invalid(RangeInvalid::DoesNotStartWithToken)) => {
+            match value.split_once('=') {
+                Some((unit, _)) if is_token(unit) && !unit.eq_ignore_ascii_case("bytes") => {
+                    Err(RangeHeaderError::UnknownUnit)
+                }
+                _ => Err(RangeHeaderError::InvalidSyntax),
+            }
         }
-        specs.push(parse_spec(member).ok_or(RangeHeaderError::InvalidSyntax)?);
+        Err(_) => Err(RangeHeaderError::InvalidSyntax),
     }
-    if specs.is_empty() {
-        return Err(RangeHeaderError::InvalidSyntax);
+}
+
+fn spec_of(range: SyntacticallyCorrectRange) -> RangeSpec {
+    match range {
+        SyntacticallyCorrectRange::FromStart(first) => RangeSpec::FromTo { first, last: None },
+        SyntacticallyCorrectRange::FromLast(length) => RangeSpec::Suffix { length },
+        SyntacticallyCorrectRange::Indexed(first, last) => RangeSpec::FromTo {
+            first,
+            last: Some(last),
+        },
     }
-    Ok(specs)
 }
 
 fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-fn parse_spec(member: &str) -> Option<RangeSpec> {
-    let (first, last) = member.split_once('-')?;
-    if first.is_empty() {
-        return Some(RangeSpec::Suffix {
-            length: parse_pos(last)?,
-        });
-    }
-    let first = parse_pos(first)?;
-    let last = if last.is_empty() {
-        None
-    } else {
-        Some(parse_pos(last)?)
-    };
-    if matches!(last, Some(last) if last < first) {
-        return None; // RFC 9110 §14.1.1: invalid if last-pos < first-pos
-    }
-    Some(RangeSpec::FromTo { first, last })
-}
-
-/// `1*DIGIT`; values past u64 saturate (they exceed any size we can serve).
-fn parse_pos(digits: &str) -> Option<u64> {
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(digits.parse().unwrap_or(u64::MAX))
 }
 
 /// Resolves parsed specs against an object of `size` bytes (RFC 9110 §14.1.2,
@@ -179,7 +159,9 @@ pub fn plan_ranges(
     }
 }
 
-/// Whether a multi-range set should be ignored (see [`RangeHeaderError::Abusive`]).
+/// Whether a multi-range set should be ignored: ranges that overlap more
+/// than once or add up past the object size, the patterns RFC 9110 §14.3 and
+/// §17.15 name as a denial-of-service risk.
 fn is_abusive(ranges: &[ByteRange], size: u64) -> bool {
     let total: u64 = ranges
         .iter()

@@ -12,13 +12,15 @@ use std::time::UNIX_EPOCH;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{BodyStream, ObjectMeta, Opened, Source, SourceError};
+use super::listing::{ListEntry, Listing};
+use super::Source;
 use crate::protocol::conditional::{EntityTag, Validators};
-use crate::protocol::index::{ListEntry, Listing};
+use crate::protocol::delegation::{StoreCapabilities, StorePlan};
+use crate::protocol::description::Description;
 use crate::protocol::key::ObjectKey;
 use crate::protocol::media_type::content_type_for;
-use crate::protocol::plan::{decide, ReadRequest};
 use crate::protocol::range::ByteRange;
+use crate::representation::{BodyStream, Opened, RangeReader, SourceError};
 
 /// Bytes read from disk per step: large enough that the per-read cost is small
 /// against the copy, small enough that a slow client pins little memory.
@@ -47,7 +49,7 @@ pub struct DirSource {
 #[derive(Debug)]
 struct OpenFile {
     file: Arc<File>,
-    meta: ObjectMeta,
+    description: Description,
     identity: Identity,
 }
 
@@ -129,7 +131,13 @@ impl DirSource {
 
 #[async_trait]
 impl Source for DirSource {
-    async fn open(&self, key: &ObjectKey, request: &ReadRequest) -> Result<Opened, SourceError> {
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::DescribeThenRead
+    }
+
+    /// Every plan is a description here: a `stat`, and an `open` the first
+    /// time (the open file is kept for the requests after).
+    async fn open(&self, key: &ObjectKey, _plan: &StorePlan) -> Result<Opened, SourceError> {
         let path = self.path_of(key.segments())?;
         let entry = match self.cached(&path) {
             Some(entry) => entry,
@@ -143,13 +151,11 @@ impl Source for DirSource {
                 entry
             }
         };
-        let decision = decide(request, &entry.meta.validators, entry.meta.size);
-        Ok(Opened::from_decision(
-            decision,
-            entry.meta.clone(),
-            request,
-            |range| read_range(Arc::clone(&entry.file), range),
-        ))
+        Ok(Opened::Found {
+            description: entry.description.clone(),
+            reader: Arc::new(FileReader(Arc::clone(&entry.file))),
+            started: None,
+        })
     }
 
     async fn list(
@@ -219,7 +225,7 @@ fn open_within(root: &Path, path: &Path, content_type: String) -> Result<OpenFil
     if !md.is_file() {
         return Err(SourceError::NotFound);
     }
-    let meta = ObjectMeta {
+    let description = Description {
         size: md.len(),
         validators: Validators {
             etag: file_etag(&md),
@@ -230,7 +236,7 @@ fn open_within(root: &Path, path: &Path, content_type: String) -> Result<OpenFil
     };
     Ok(OpenFile {
         file: Arc::new(file),
-        meta,
+        description,
         identity: Identity::of(&md),
     })
 }
@@ -259,6 +265,15 @@ fn from_io(e: io::Error) -> SourceError {
             SourceError::NotFound
         }
         _ => SourceError::Io(e),
+    }
+}
+
+/// Reads the one open file a description was made from.
+struct FileReader(Arc<File>);
+
+impl RangeReader for FileReader {
+    fn read(&self, range: ByteRange) -> BodyStream {
+        read_range(Arc::clone(&self.0), range)
     }
 }
 

@@ -10,6 +10,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::service::MediaService;
 
@@ -31,6 +32,10 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 pub struct LocalSettings {
     /// Longest time a client may take to send a request head.
     pub header_read_timeout: Duration,
+    /// Most response bytes queued per connection: one read chunk of the
+    /// source, so a slow reader holds that chunk and at most one more being
+    /// read.
+    pub queued_bytes: usize,
 }
 
 /// Serves `service` on `listener`, in the current runtime, until `shutdown`
@@ -48,9 +53,7 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
         .max_header_size(MAX_HEADER_BYTES)
-        // Queue at most one read chunk per connection: a slow reader then
-        // holds that chunk and at most one more being read.
-        .max_buf_size(crate::source::dir::READ_CHUNK_BYTES)
+        .max_buf_size(settings.queued_bytes)
         .max_headers(MAX_HEADERS)
         .keep_alive(true);
     tokio::pin!(shutdown);
@@ -102,12 +105,12 @@ pub async fn serve_on_threads(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop = CancellationToken::new();
     let mut threads = Vec::with_capacity(workers);
     for i in 0..workers.max(1) {
         let listener = listener.try_clone()?;
         let service = service.clone();
-        let mut stopped = stopped.clone();
+        let stopped = stop.clone();
         let thread = std::thread::Builder::new()
             .name(format!("serve-{i}"))
             .spawn(move || -> io::Result<()> {
@@ -116,17 +119,14 @@ pub async fn serve_on_threads(
                     .build()?;
                 runtime.block_on(async move {
                     let listener = TcpListener::from_std(listener)?;
-                    serve(listener, service, settings, async move {
-                        let _ = stopped.wait_for(|stop| *stop).await;
-                    })
-                    .await
+                    serve(listener, service, settings, stopped.cancelled_owned()).await
                 })
             })?;
         threads.push(thread);
     }
     drop(listener);
     shutdown.await;
-    let _ = stop.send(true);
+    stop.cancel();
     tokio::task::spawn_blocking(move || {
         for thread in threads {
             match thread.join() {

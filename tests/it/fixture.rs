@@ -94,7 +94,7 @@ pub fn settings() -> ServiceSettings {
         },
         cache_control: HeaderValue::from_static(CACHE_CONTROL),
         denied_status: http::StatusCode::FORBIDDEN,
-        cors: media_streamer::protocol::cors::CorsPolicy::Off,
+        cors: media_streamer::cors::CorsPolicy::Off,
         index_page_size: Some(INDEX_PAGE_SIZE),
         signing: None,
     }
@@ -138,6 +138,7 @@ impl TestServer {
 pub fn default_local() -> LocalSettings {
     LocalSettings {
         header_read_timeout: Duration::from_secs(10),
+        queued_bytes: media_streamer::source::dir::READ_CHUNK_BYTES,
     }
 }
 

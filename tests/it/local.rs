@@ -71,6 +71,7 @@ async fn closes_connections_that_stall_in_the_head() {
         &fixture.root,
         LocalSettings {
             header_read_timeout: timeout,
+            ..default_local()
         },
     )
     .await;
@@ -150,7 +151,7 @@ async fn a_failure_mid_body_leaves_the_response_incomplete() {
 async fn cors_for_allowed_origins_only() {
     let fixture = Fixture::new();
     let mut settings = crate::fixture::settings();
-    settings.cors = media_streamer::protocol::cors::CorsPolicy::parse("https://page.example");
+    settings.cors = media_streamer::cors::CorsPolicy::parse("https://page.example");
     let source = media_streamer::source::dir::DirSource::new(&fixture.root).unwrap();
     let service = media_streamer::service::MediaService::new(std::sync::Arc::new(source), settings);
     let server = TestServer::start_service(service, default_local()).await;

@@ -13,7 +13,7 @@ const NEW: &str = "new:the-new-secret-of-thirty-two-bytes-or-more";
 const OLD: &str = "old:the-old-secret-of-thirty-two-bytes-or-more";
 
 /// `media-streamer sign PATH --expires-in SECS` with `keys`.
-async fn sign(keys: &str, path: &str, expires_in: i64) -> String {
+pub(crate) async fn sign(keys: &str, path: &str, expires_in: i64) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_media-streamer"))
         .args(["sign", path, "--expires-in", &expires_in.to_string()])
         .env("MEDIA_SIGNING_KEYS", keys)

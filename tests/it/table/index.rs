@@ -2,7 +2,8 @@
 //! a page. Links that leave the root, dot files and outside directories
 //! are not listed.
 
-use media_streamer::protocol::index::{self, ListEntry, Listing};
+use media_streamer::index;
+use media_streamer::source::listing::{ListEntry, Listing};
 
 use super::{BodyExpect, Builder};
 

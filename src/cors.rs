@@ -5,7 +5,7 @@
 use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
 
-use super::headers::Head;
+use crate::protocol::headers::Head;
 
 /// Response fields a page's script may read, beyond the CORS-safelisted ones.
 pub const EXPOSED: &str = "Content-Range, Accept-Ranges, Content-Length, ETag, Last-Modified";

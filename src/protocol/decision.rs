@@ -1,9 +1,11 @@
 //! The whole decision for a GET or HEAD, top to bottom in the order of RFC 9110
-//! §13.2.2: preconditions, then If-Range, then ranges.
+//! §13.2.2: preconditions, then If-Range, then ranges. Made here, once, for
+//! every representation and every store.
 
 use http::header::{self, HeaderMap};
 
-use super::conditional::{evaluate, PreconditionOutcome, Preconditions, Validators};
+use super::conditional::{evaluate, PreconditionOutcome, Preconditions};
+use super::description::Description;
 use super::range::{
     parse_range_header, plan_ranges, RangeHeaderError, RangeLimits, RangeSpec, Selection,
 };
@@ -73,21 +75,30 @@ impl ReadRequest {
 /// What to answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
+    /// 200 or 206 with these bytes.
+    Send(Selection),
+    /// No representation data.
+    Refuse(Refusal),
+}
+
+/// The answers that carry no representation data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
     /// 304 with validators and no body.
     NotModified,
     /// 412.
     PreconditionFailed,
     /// 416 with `Content-Range: bytes */size`.
-    RangeNotSatisfiable,
-    /// 200 or 206 with these bytes.
-    Send(Selection),
+    RangeNotSatisfiable { size: u64 },
 }
 
-/// Decides the answer for a representation with these validators and size.
-pub fn decide(request: &ReadRequest, validators: &Validators, size: u64) -> Decision {
-    let honour_range = match evaluate(&request.preconditions, validators) {
-        PreconditionOutcome::Failed => return Decision::PreconditionFailed,
-        PreconditionOutcome::NotModified => return Decision::NotModified,
+/// Decides the answer to `request` for the representation `description`
+/// describes.
+pub fn decide(request: &ReadRequest, description: &Description) -> Decision {
+    let size = description.size;
+    let honour_range = match evaluate(&request.preconditions, &description.validators) {
+        PreconditionOutcome::Failed => return Decision::Refuse(Refusal::PreconditionFailed),
+        PreconditionOutcome::NotModified => return Decision::Refuse(Refusal::NotModified),
         PreconditionOutcome::Proceed { honour_range } => honour_range,
     };
     let specs = match &request.range {
@@ -95,20 +106,20 @@ pub fn decide(request: &ReadRequest, validators: &Validators, size: u64) -> Deci
         // Over the limit is refused, not ignored: a client that asks for many
         // small ranges learns so at once (RFC 9110 §15.5.17).
         Some(Err(RangeHeaderError::TooManyRanges)) if honour_range => {
-            return Decision::RangeNotSatisfiable
+            return Decision::Refuse(Refusal::RangeNotSatisfiable { size })
         }
         _ => return Decision::Send(Selection::Whole),
     };
     match plan_ranges(specs, size, &request.limits) {
         Ok(selection) => Decision::Send(selection),
-        Err(_) => Decision::RangeNotSatisfiable,
+        Err(_) => Decision::Refuse(Refusal::RangeNotSatisfiable { size }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::conditional::EntityTag;
+    use crate::protocol::conditional::{EntityTag, Validators};
     use crate::protocol::range::ByteRange;
     use http::HeaderValue;
     use std::time::{Duration, UNIX_EPOCH};
@@ -128,12 +139,18 @@ mod tests {
     #[test]
     fn decides_in_order() {
         use Decision::*;
+        use Refusal::*;
         use Selection::*;
-        let validators = Validators {
-            etag: EntityTag::strong("v1").unwrap(),
-            last_modified: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+        let description = Description {
+            size: 1000,
+            validators: Validators {
+                etag: EntityTag::strong("v1").unwrap(),
+                last_modified: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            },
+            content_type: "video/mp4".to_owned(),
+            cache_control: None,
         };
-        let size = 1000;
+        const UNSATISFIABLE: Decision = Refuse(RangeNotSatisfiable { size: 1000 });
         let cases: &[(&[(&str, &str)], Decision)] = &[
             (&[], Send(Whole)),
             (&[("range", "bytes=0-1")], Send(Single(r(0, 1)))),
@@ -142,7 +159,7 @@ mod tests {
                 &[("range", "bytes=0-1,5-6")],
                 Send(Multi(vec![r(0, 1), r(5, 6)])),
             ),
-            (&[("range", "bytes=5000-")], RangeNotSatisfiable),
+            (&[("range", "bytes=5000-")], UNSATISFIABLE),
             (&[("range", "pages=1-2")], Send(Whole)),
             (&[("range", "bytes=2-1")], Send(Whole)),
             (
@@ -162,26 +179,26 @@ mod tests {
                 Send(Whole),
             ),
             (&[("if-range", "\"v1\"")], Send(Whole)),
-            (&[("range", NINE_RANGES)], RangeNotSatisfiable),
+            (&[("range", NINE_RANGES)], UNSATISFIABLE),
             (
                 &[("range", NINE_RANGES), ("if-range", "\"v0\"")],
                 Send(Whole),
             ),
             (
                 &[("range", NINE_RANGES), ("if-none-match", "\"v1\"")],
-                NotModified,
+                Refuse(NotModified),
             ),
             (
                 &[("range", "bytes=0-1"), ("if-none-match", "\"v1\"")],
-                NotModified,
+                Refuse(NotModified),
             ),
             (
                 &[("range", "bytes=0-1"), ("if-match", "\"v0\"")],
-                PreconditionFailed,
+                Refuse(PreconditionFailed),
             ),
             (
                 &[("range", "bytes=5000-"), ("if-match", "\"v0\"")],
-                PreconditionFailed,
+                Refuse(PreconditionFailed),
             ),
         ];
         for (fields, expected) in cases {
@@ -190,7 +207,8 @@ mod tests {
                 headers.append(*name, HeaderValue::from_str(value).unwrap());
             }
             let request = ReadRequest::from_headers(ReadMethod::Get, &headers, LIMITS);
-            assert_eq!(&decide(&request, &validators, size), expected, "{fields:?}");
+            let decision = decide(&request, &description);
+            assert_eq!(&decision, expected, "{fields:?}");
         }
     }
 
