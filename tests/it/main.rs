@@ -5,6 +5,7 @@ mod answer;
 mod binary;
 mod browser;
 mod client;
+mod edge;
 mod faults;
 mod fixture;
 mod lambda;

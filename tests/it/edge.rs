@@ -1,0 +1,394 @@
+//! The edge function that checks signed links in front of CloudFront's cache
+//! (deploy/edge/verify-link.js) against the function's own check: each link is
+//! made by `media-streamer sign`, judged by the JavaScript under node as
+//! CloudFront Functions runs it (deploy/edge/run-cases.mjs), and requested from
+//! the real server with the same keys. Both must give the expected answer, so
+//! they agree on every row. Also: the template carries exactly that
+//! JavaScript, and the code stays inside CloudFront Functions' limits.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use crate::binary::Running;
+use crate::client::send;
+use crate::fixture::Fixture;
+use crate::signed::sign;
+
+/// The keys both sides hold: `new` signs, `old` was rotated out but still
+/// verifies.
+const KEYS: &str =
+    "new:the-new-edge-secret-of-thirty-two-bytes,old:the-old-edge-secret-of-thirty-two-bytes";
+const OLD: &str = "old:the-old-edge-secret-of-thirty-two-bytes";
+/// A key that was configured once and has been removed.
+const REMOVED: &str = "gone:a-removed-edge-secret-of-thirty-two-bytes";
+/// A secret under a configured id that neither side has.
+const FORGED: &str = "new:a-forged-edge-secret-of-thirty-two-bytes!";
+const SKEW_SECS: u64 = 30;
+
+/// CloudFront Functions' limit on a function's code.
+const MAX_FUNCTION_BYTES: usize = 10 * 1024;
+/// Room left in that limit for the secrets that the template writes into the
+/// code (base64, a third larger than the secrets themselves).
+const ROOM_FOR_SECRETS: usize = 2 * 1024;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What a row must get, from the edge and from the function.
+#[derive(Clone, Debug, PartialEq)]
+enum Verdict {
+    /// Served; at the edge the request goes on with these query parameters.
+    Pass(Vec<(String, String)>),
+    /// Refused with this status and plain-text body.
+    Refused(u16, String),
+}
+
+fn pass(params: &[(&str, &str)]) -> Verdict {
+    Verdict::Pass(
+        params
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+fn forbidden(reason: &str) -> Verdict {
+    Verdict::Refused(403, format!("403 Forbidden: {reason}\n"))
+}
+
+fn bad_request() -> Verdict {
+    Verdict::Refused(400, "400 Bad Request\n".into())
+}
+
+/// The query of a link, as name/value pairs.
+fn params(link: &str) -> Vec<(String, String)> {
+    let query = link.split_once('?').map_or("", |(_, q)| q);
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (n, v) = p.split_once('=').unwrap_or((p, ""));
+            (n.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+fn query(link: &str) -> &str {
+    link.split_once('?').unwrap().1
+}
+
+/// Fails loudly when node is missing: the edge function is not checked then.
+async fn require_node() {
+    let version = Command::new("node").arg("--version").output().await;
+    match version {
+        Ok(out) if out.status.success() => {}
+        _ => panic!(
+            "node is needed to test the CloudFront Function deploy/edge/verify-link.js \
+             (install Node.js 18 or later and put `node` on PATH)"
+        ),
+    }
+}
+
+/// Runs the edge function on `cases` (name, target) with the test's keys.
+async fn edge_verdicts(cases: &[(String, String)]) -> Vec<Value> {
+    require_node().await;
+    let input = json!({
+        "settings": { "secret": "", "keys": KEYS, "skew": SKEW_SECS },
+        "cases": cases.iter().map(|(name, target)| json!({"name": name, "target": target}))
+            .collect::<Vec<_>>(),
+    });
+    let mut child = Command::new("node")
+        .arg(repo().join("deploy/edge/run-cases.mjs"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run node");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.to_string().as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "deploy/edge/run-cases.mjs failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON results from run-cases.mjs")
+}
+
+fn edge_verdict(result: &Value) -> Verdict {
+    if result["status"] == "pass" {
+        let pairs = result["query"].as_array().unwrap();
+        Verdict::Pass(
+            pairs
+                .iter()
+                .map(|p| {
+                    (
+                        p[0].as_str().unwrap().to_owned(),
+                        p[1].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect(),
+        )
+    } else {
+        Verdict::Refused(
+            result["status"].as_u64().unwrap() as u16,
+            result["body"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edge_and_the_function_judge_signed_links_alike() {
+    let media = Fixture::new();
+    let skew = SKEW_SECS.to_string();
+    let server = Running::start(
+        &media.root,
+        &[
+            ("MEDIA_SIGNING_KEYS", KEYS),
+            ("MEDIA_SIGNING_SKEW_SECS", &skew),
+        ],
+    )
+    .await;
+
+    let object = sign(KEYS, "/bytes.bin", 300).await;
+    let sig = params(&object)
+        .into_iter()
+        .find(|(n, _)| n == "sig")
+        .unwrap()
+        .1;
+    let tampered = {
+        // The first character: the last one's low bits must stay zero.
+        let at = object.find("sig=").unwrap() + 4;
+        let flipped = if &object[at..=at] == "A" { "B" } else { "A" };
+        format!("{}{flipped}{}", &object[..at], &object[at + 1..])
+    };
+    let spaced = sign(KEYS, "/name with spaces é.mp4", 300).await;
+    let nested = sign(KEYS, "/sub/clip.webm", 300).await;
+    let index = sign(KEYS, "/", 300).await;
+    let directory = sign(KEYS, "/sub/", 300).await;
+    let directory_more = format!("{directory}&x=1");
+    let expires = params(&object)[0].1.clone();
+
+    // (what, target, the verdict both must give)
+    let rows: Vec<(&str, String, Verdict)> = vec![
+        ("valid", object.clone(), pass(&[])),
+        (
+            "valid, other parameters after it",
+            format!("{object}&t=10&download"),
+            pass(&[("t", "10"), ("download", "")]),
+        ),
+        (
+            "valid, a parameter before it",
+            format!("/bytes.bin?x=1&{}", query(&object)),
+            pass(&[("x", "1")]),
+        ),
+        (
+            "signed by an older key still configured",
+            sign(OLD, "/bytes.bin", 300).await,
+            pass(&[]),
+        ),
+        (
+            "signed by a removed key",
+            sign(REMOVED, "/bytes.bin", 300).await,
+            forbidden("the link was signed with an unknown key"),
+        ),
+        (
+            "signed by a key neither side has, under a configured id",
+            sign(FORGED, "/bytes.bin", 300).await,
+            forbidden("the link's signature is not valid"),
+        ),
+        (
+            "expired within the skew",
+            sign(KEYS, "/bytes.bin", -10).await,
+            pass(&[]),
+        ),
+        (
+            "expired",
+            sign(KEYS, "/bytes.bin", -100).await,
+            forbidden("the link has expired"),
+        ),
+        (
+            "another path",
+            format!("/sub/clip.webm?{}", query(&object)),
+            forbidden("the link's signature is not valid"),
+        ),
+        (
+            "tampered signature",
+            tampered,
+            forbidden("the link's signature is not valid"),
+        ),
+        (
+            "a later expiry",
+            object.replace(
+                &format!("expires={expires}"),
+                &format!("expires={}", expires.parse::<i64>().unwrap() + 3600),
+            ),
+            forbidden("the link's signature is not valid"),
+        ),
+        (
+            "unknown key id",
+            object.replace("kid=new", "kid=gone"),
+            forbidden("the link was signed with an unknown key"),
+        ),
+        (
+            "no key id, several keys",
+            object.replace("&kid=new", ""),
+            forbidden("the link was signed with an unknown key"),
+        ),
+        (
+            "no signature",
+            "/bytes.bin".into(),
+            forbidden("this link needs a signature"),
+        ),
+        (
+            "no expiry",
+            format!("/bytes.bin?kid=new&sig={sig}"),
+            forbidden("this link needs a signature"),
+        ),
+        (
+            "the signature twice",
+            format!("{object}&sig={sig}"),
+            forbidden("the link's signature parameters are malformed"),
+        ),
+        (
+            "an expiry that is no number",
+            object.replace(&format!("expires={expires}"), "expires=soon"),
+            forbidden("the link's signature parameters are malformed"),
+        ),
+        (
+            "a signature that is no base64url",
+            format!("/bytes.bin?expires={expires}&kid=new&sig=!!!!"),
+            forbidden("the link's signature parameters are malformed"),
+        ),
+        ("a percent-encoded name", spaced, pass(&[])),
+        ("in a subdirectory", nested.clone(), pass(&[])),
+        (
+            "the index, signed: the query goes on whole",
+            index.clone(),
+            Verdict::Pass(params(&index)),
+        ),
+        (
+            "a directory, signed, with a parameter more",
+            directory_more.clone(),
+            Verdict::Pass(params(&directory_more)),
+        ),
+        (
+            "the index, unsigned",
+            "/".into(),
+            forbidden("this link needs a signature"),
+        ),
+        (
+            "an object's signature on the index",
+            format!("/?{}", query(&object)),
+            forbidden("the link's signature is not valid"),
+        ),
+        (
+            "an encoded slash in a signed path",
+            nested.replace("/sub/", "/sub%2F"),
+            bad_request(),
+        ),
+        (
+            "a dot segment in a signed path",
+            format!("/sub/../bytes.bin?{}", query(&object)),
+            bad_request(),
+        ),
+    ];
+
+    let cases: Vec<(String, String)> = rows
+        .iter()
+        .map(|(name, target, _)| (name.to_string(), target.clone()))
+        .collect();
+    let edge = edge_verdicts(&cases).await;
+    assert_eq!(edge.len(), rows.len());
+
+    let mut table = vec![format!("{:<58} | expected | node | function", "case")];
+    let mut failures = Vec::new();
+    for ((name, target, want), edge) in rows.iter().zip(&edge) {
+        let at_edge = edge_verdict(edge);
+        let response = send(server.addr, "GET", target, &[("Range", "bytes=0-9")]).await;
+        let at_function = match response.status {
+            200 | 206 => None,
+            status => Some(Verdict::Refused(
+                status,
+                String::from_utf8_lossy(&response.body).into_owned(),
+            )),
+        };
+        let function_ok = match (&at_function, want) {
+            (None, Verdict::Pass(_)) => true,
+            (Some(got), want) => got == want,
+            (None, _) => false,
+        };
+        // "pass", or the status and the reason after the status line.
+        let short = |v: Option<&Verdict>| match v {
+            None | Some(Verdict::Pass(_)) => "pass".to_owned(),
+            Some(Verdict::Refused(status, body)) => {
+                let reason = body.trim_end().split_once(": ").map_or("", |(_, r)| r);
+                format!("{status} {reason}").trim_end().to_owned()
+            }
+        };
+        table.push(format!(
+            "{name:<58} | {} | {} | {}",
+            short(Some(want)),
+            short(Some(&at_edge)),
+            short(at_function.as_ref()),
+        ));
+        if &at_edge != want {
+            failures.push(format!(
+                "{name}: the edge gave {at_edge:?}, not {want:?} ({target})"
+            ));
+        }
+        if !function_ok {
+            failures.push(format!(
+                "{name}: the function gave {} {:?}, not {want:?} ({target})",
+                response.status,
+                String::from_utf8_lossy(&response.body)
+            ));
+        }
+    }
+    eprintln!("{}", table.join("\n"));
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn the_template_carries_the_edge_function_as_rendered() {
+    let output = std::process::Command::new("python3")
+        .arg(repo().join("scripts/render-template.py"))
+        .arg("--check")
+        .output()
+        .expect("python3 runs scripts/render-template.py");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_edge_function_stays_within_cloudfront_functions_limits() {
+    let path = repo().join("deploy/edge/verify-link.js");
+    let source = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        source.len() + ROOM_FOR_SECRETS <= MAX_FUNCTION_BYTES,
+        "{} is {} bytes: with the secrets it may pass CloudFront Functions' {} bytes",
+        path.display(),
+        source.len(),
+        MAX_FUNCTION_BYTES
+    );
+    // cloudfront-js-2.0 offers the modules crypto and cloudfront, nothing
+    // else; this function needs crypto alone.
+    let requires: Vec<&str> = source
+        .match_indices("require(")
+        .map(|(at, _)| &source[at..])
+        .collect();
+    assert_eq!(requires.len(), 1, "one require");
+    assert!(requires[0].starts_with("require('crypto')"));
+    assert!(!source.contains("import "), "no import statements");
+}
