@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks the SAM deployment without an AWS account: lints the template, builds
+# Checks the SAM deployment without an AWS account: lints the template, checks
+# that it carries the edge function as scripts/render-template.py makes it, builds
 # it offline (an x86_64 build, the machine's own architecture), checks that the
 # artifacts hold the bootstrap and the bundled media where the template says,
 # then runs the built bootstrap under the Lambda emulator and asks it for a
@@ -22,6 +23,10 @@ trap cleanup EXIT
 echo "cfn-lint template.yaml"
 cfn-lint template.yaml
 echo "  clean"
+
+echo "scripts/render-template.py --check"
+python3 scripts/render-template.py --check
+echo "  template.yaml carries deploy/edge/verify-link.js as rendered"
 
 echo "sam validate --lint"
 export SAM_CLI_TELEMETRY=0
