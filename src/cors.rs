@@ -10,7 +10,7 @@ use crate::protocol::headers::Head;
 /// Response fields a page's script may read, beyond the CORS-safelisted ones.
 pub const EXPOSED: &str = "Content-Range, Accept-Ranges, Content-Length, ETag, Last-Modified";
 /// Request fields a cross-origin page may send: Range and the conditionals.
-pub const ALLOWED_HEADERS: [&str; 6] = [
+pub(crate) const ALLOWED_HEADERS: [&str; 6] = [
     "range",
     "if-match",
     "if-none-match",
@@ -19,7 +19,7 @@ pub const ALLOWED_HEADERS: [&str; 6] = [
     "if-range",
 ];
 /// How long a browser may cache a preflight answer, in seconds.
-pub const PREFLIGHT_MAX_AGE: &str = "86400";
+pub(crate) const PREFLIGHT_MAX_AGE: &str = "86400";
 
 /// Which origins may read the media from script.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,7 +49,7 @@ impl CorsPolicy {
         }
     }
 
-    pub fn is_off(&self) -> bool {
+    pub(crate) fn is_off(&self) -> bool {
         *self == CorsPolicy::Off
     }
 
@@ -69,7 +69,7 @@ impl CorsPolicy {
     }
 
     /// Adds the CORS fields of an actual (non-preflight) response.
-    pub fn decorate(&self, origin: Option<&str>, headers: &mut HeaderMap) {
+    pub(crate) fn decorate(&self, origin: Option<&str>, headers: &mut HeaderMap) {
         if let CorsPolicy::Origins(_) = self {
             // The answer depends on the Origin: caches must keep them apart.
             headers.append(header::VARY, HeaderValue::from_static("Origin"));
@@ -139,7 +139,7 @@ impl CorsPolicy {
 }
 
 /// The request's `Origin`, if it has one.
-pub fn request_origin(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn request_origin(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
 }
 

@@ -16,7 +16,7 @@ use crate::source::listing::Listing;
 
 /// Why an index request is refused (400).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum IndexQueryError {
+pub(crate) enum IndexQueryError {
     #[error("the 'after' parameter is not valid percent-encoded UTF-8")]
     BadAfter,
     #[error("the 'after' parameter is longer than any key")]
@@ -25,7 +25,7 @@ pub enum IndexQueryError {
 
 /// The page to show: the `after` query parameter (the last name of the page
 /// before), if any. Other parameters are ignored.
-pub fn page_after(query: Option<&str>) -> Result<Option<String>, IndexQueryError> {
+pub(crate) fn page_after(query: Option<&str>) -> Result<Option<String>, IndexQueryError> {
     let Some(query) = query else { return Ok(None) };
     for pair in query.split('&') {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -71,7 +71,7 @@ pub fn href_of(key: &str) -> String {
 }
 
 /// `s` made safe as HTML text and as a quoted attribute value.
-pub fn escape_html(s: &str) -> String {
+pub(crate) fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -88,7 +88,7 @@ pub fn escape_html(s: &str) -> String {
 
 /// The element an entry is shown in, from its media type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Player {
+pub(crate) enum Player {
     Video,
     Audio,
     Image,
@@ -97,7 +97,7 @@ pub enum Player {
 }
 
 impl Player {
-    pub fn for_type(content_type: &str) -> Self {
+    pub(crate) fn for_type(content_type: &str) -> Self {
         let essence = content_type.split(';').next().unwrap_or("").trim();
         match essence.split('/').next() {
             Some("video") => Player::Video,
@@ -119,7 +119,7 @@ impl Player {
 
 /// Sizes as people read them: bytes below 1 KiB, else one decimal in KiB,
 /// MiB or GiB.
-pub fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
     if bytes < 1024 {
         return format!("{bytes} B");
@@ -134,7 +134,7 @@ pub fn human_size(bytes: u64) -> String {
 }
 
 /// The page's style sheet; its hash is in [`CONTENT_SECURITY_POLICY`].
-pub const STYLE: &str = "\
+pub(crate) const STYLE: &str = "\
 body{font:15px/1.45 system-ui,sans-serif;margin:0;background:#f6f6f4;color:#1d1d1f}\
 header{padding:1.2rem 1.5rem;background:#1d1d1f;color:#f6f6f4}\
 header a{color:#9fd3ff}h1{font-size:1.25rem;margin:0 0 .25rem;overflow-wrap:anywhere}\
@@ -155,7 +155,7 @@ button{align-self:flex-start;font:inherit;font-size:.85rem;padding:.2rem .7rem;b
 /// The page's script: turns each entry's path into the absolute URL the page
 /// was reached at (behind a CDN or a Function URL alike), and copies snippets.
 /// Its hash is in [`CONTENT_SECURITY_POLICY`].
-pub const SCRIPT: &str = "\
+pub(crate) const SCRIPT: &str = "\
 for(const f of document.querySelectorAll('figure[data-href]')){\
 const url=new URL(f.dataset.href,location.href).href;\
 f.querySelector('.url').textContent=url;\
@@ -183,7 +183,7 @@ pub fn render(prefix: &str, listing: &Listing) -> String {
 /// [`render`], with `query` giving the query string (without `?`) to put on
 /// the link to a path (decoded, starting with `/`): a signature, when links
 /// must be signed.
-pub fn render_with(
+pub(crate) fn render_with(
     prefix: &str,
     listing: &Listing,
     query: &dyn Fn(&str) -> Option<String>,

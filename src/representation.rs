@@ -17,7 +17,7 @@ use crate::protocol::description::Description;
 use crate::protocol::range::ByteRange;
 
 /// The bytes of one byte range, in order, as they are read.
-pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, SourceError>> + Send>>;
+pub(crate) type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, SourceError>> + Send>>;
 
 /// Reads byte ranges of one version of a representation: the one its
 /// description describes. A read of a version that is gone fails with
@@ -55,7 +55,7 @@ pub enum Opened {
 
 /// Something the pipeline can serve.
 #[async_trait]
-pub trait Representation: Send + Sync {
+pub(crate) trait Representation: Send + Sync {
     /// Which conditions the store behind it evaluates itself.
     fn capabilities(&self) -> StoreCapabilities;
 

@@ -47,10 +47,10 @@ pub struct ServiceSettings {
 }
 
 /// How long the links on an index page stay valid when links are signed.
-pub const INDEX_LINK_SECS: i64 = 3600;
+pub(crate) const INDEX_LINK_SECS: i64 = 3600;
 
 /// Now, in Unix seconds, as signed links count time.
-pub fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)

@@ -32,24 +32,24 @@ impl EntityTag {
     }
 
     /// The strong tag with the same opaque part: what weak comparison matches.
-    pub fn strong_twin(&self) -> EntityTag {
+    pub(crate) fn strong_twin(&self) -> EntityTag {
         EntityTag {
             weak: false,
             opaque: self.opaque.clone(),
         }
     }
 
-    pub fn is_weak(&self) -> bool {
+    pub(crate) fn is_weak(&self) -> bool {
         self.weak
     }
 
     /// Strong comparison (RFC 9110 §8.8.3.2): both strong and the same characters.
-    pub fn strong_eq(&self, other: &EntityTag) -> bool {
+    pub(crate) fn strong_eq(&self, other: &EntityTag) -> bool {
         !self.weak && !other.weak && self.opaque == other.opaque
     }
 
     /// Weak comparison (RFC 9110 §8.8.3.2): the same characters, weak or not.
-    pub fn weak_eq(&self, other: &EntityTag) -> bool {
+    pub(crate) fn weak_eq(&self, other: &EntityTag) -> bool {
         self.opaque == other.opaque
     }
 }
@@ -246,7 +246,7 @@ fn whole_seconds(t: SystemTime) -> u64 {
 
 /// The result of evaluating preconditions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PreconditionOutcome {
+pub(crate) enum PreconditionOutcome {
     /// Go on; `honour_range` is false when If-Range failed (send the whole).
     Proceed { honour_range: bool },
     /// 304 Not Modified.
@@ -259,7 +259,7 @@ pub enum PreconditionOutcome {
 /// If-Match, If-Unmodified-Since (only without If-Match), If-None-Match (weak
 /// comparison; 304 for GET/HEAD), If-Modified-Since (only without If-None-Match),
 /// then If-Range.
-pub fn evaluate(pre: &Preconditions, validators: &Validators) -> PreconditionOutcome {
+pub(crate) fn evaluate(pre: &Preconditions, validators: &Validators) -> PreconditionOutcome {
     // Step 1: If-Match, strong comparison (§13.1.1).
     if let Some(cond) = &pre.if_match {
         if !cond.matches(&validators.etag, EntityTag::strong_eq) {

@@ -19,7 +19,7 @@ pub enum ReadMethod {
 
 impl ReadMethod {
     /// `None` for any method other than GET and HEAD (a 405).
-    pub fn from_method(method: &http::Method) -> Option<Self> {
+    pub(crate) fn from_method(method: &http::Method) -> Option<Self> {
         match *method {
             http::Method::GET => Some(ReadMethod::Get),
             http::Method::HEAD => Some(ReadMethod::Head),
@@ -60,14 +60,6 @@ impl ReadRequest {
             preconditions: Preconditions::from_headers(headers),
             range,
             limits,
-        }
-    }
-
-    /// The Range specs to honour if preconditions and If-Range allow it.
-    pub fn range_specs(&self) -> Option<&[RangeSpec]> {
-        match &self.range {
-            Some(Ok(specs)) => Some(specs),
-            _ => None,
         }
     }
 }

@@ -72,7 +72,7 @@ pub struct FetchPlan {
 
 impl FetchPlan {
     /// The `Range` field value to send, if any.
-    pub fn range_field(&self) -> Option<String> {
+    pub(crate) fn range_field(&self) -> Option<String> {
         self.range.map(|spec| match spec {
             RangeSpec::FromTo {
                 first,
@@ -86,7 +86,7 @@ impl FetchPlan {
 
 /// Plans the store round trip for `request` (see the table in the module
 /// documentation).
-pub fn plan_store_read(request: &ReadRequest, capabilities: StoreCapabilities) -> StorePlan {
+pub(crate) fn plan_store_read(request: &ReadRequest, capabilities: StoreCapabilities) -> StorePlan {
     if capabilities == StoreCapabilities::DescribeThenRead || request.method == ReadMethod::Head {
         return StorePlan::Describe;
     }

@@ -70,7 +70,11 @@ pub fn whole(meta: &Description, cache_control: &HeaderValue) -> Head {
 }
 
 /// 206 with one range (RFC 9110 §15.3.7.1).
-pub fn single_range(meta: &Description, range: &ByteRange, cache_control: &HeaderValue) -> Head {
+pub(crate) fn single_range(
+    meta: &Description,
+    range: &ByteRange,
+    cache_control: &HeaderValue,
+) -> Head {
     let mut head = representation(StatusCode::PARTIAL_CONTENT, meta, cache_control);
     head.set(header::CONTENT_TYPE, &meta.content_type);
     head.set(header::CONTENT_LENGTH, range.len());
@@ -79,7 +83,7 @@ pub fn single_range(meta: &Description, range: &ByteRange, cache_control: &Heade
 }
 
 /// 206 `multipart/byteranges` (RFC 9110 §15.3.7.2).
-pub fn multi_range(
+pub(crate) fn multi_range(
     meta: &Description,
     layout: &MultipartLayout,
     cache_control: &HeaderValue,
@@ -112,7 +116,7 @@ pub fn not_modified(meta: Option<&Description>, cache_control: &HeaderValue) -> 
 
 /// 412 with the current validators where known, so a client can see what it
 /// missed.
-pub fn precondition_failed(meta: Option<&Description>) -> (Head, Bytes) {
+pub(crate) fn precondition_failed(meta: Option<&Description>) -> (Head, Bytes) {
     let (mut head, body) = error(StatusCode::PRECONDITION_FAILED);
     if let Some(meta) = meta {
         head.set(header::ETAG, meta.etag());
@@ -126,7 +130,7 @@ pub fn precondition_failed(meta: Option<&Description>) -> (Head, Bytes) {
 /// 200 with a generated HTML page of `length` bytes, revalidated on every
 /// use (it changes as objects come and go), locked down by its own
 /// Content-Security-Policy.
-pub fn html_page(length: usize, content_security_policy: &'static str) -> Head {
+pub(crate) fn html_page(length: usize, content_security_policy: &'static str) -> Head {
     let mut head = Head::new(StatusCode::OK);
     head.headers.insert(
         header::CONTENT_TYPE,
@@ -147,14 +151,14 @@ pub fn html_page(length: usize, content_security_policy: &'static str) -> Head {
 }
 
 /// 307 to `location` (RFC 9110 §15.4.8): the same method, elsewhere, this once.
-pub fn temporary_redirect(location: &str) -> (Head, Bytes) {
+pub(crate) fn temporary_redirect(location: &str) -> (Head, Bytes) {
     let (mut head, body) = error(StatusCode::TEMPORARY_REDIRECT);
     head.set(header::LOCATION, location);
     (head, body)
 }
 
 /// 416 with `Content-Range: bytes */size` (RFC 9110 §15.5.17).
-pub fn range_not_satisfiable(size: u64) -> (Head, Bytes) {
+pub(crate) fn range_not_satisfiable(size: u64) -> (Head, Bytes) {
     let (mut head, body) = error(StatusCode::RANGE_NOT_SATISFIABLE);
     head.set(header::CONTENT_RANGE, unsatisfied_content_range(size));
     head.headers
@@ -163,7 +167,7 @@ pub fn range_not_satisfiable(size: u64) -> (Head, Bytes) {
 }
 
 /// 405 with `Allow` (RFC 9110 §15.5.6): the methods served.
-pub fn method_not_allowed(allow: &'static str) -> (Head, Bytes) {
+pub(crate) fn method_not_allowed(allow: &'static str) -> (Head, Bytes) {
     let (mut head, body) = error(StatusCode::METHOD_NOT_ALLOWED);
     head.headers
         .insert(header::ALLOW, HeaderValue::from_static(allow));

@@ -24,7 +24,7 @@ impl ObjectKey {
     }
 
     /// The last segment, which names the object and its media type.
-    pub fn file_name(&self) -> &str {
+    pub(crate) fn file_name(&self) -> &str {
         self.0.rsplit('/').next().unwrap_or(&self.0)
     }
 }

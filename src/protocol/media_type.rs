@@ -4,7 +4,7 @@
 /// wrong or silent for what browsers expect, e.g. `.ts` is MPEG-TS, not
 /// TypeScript, `.m4a` is `audio/mp4`, `.opus` plays as `audio/ogg`), then
 /// mime_guess, then `application/octet-stream`.
-pub fn content_type_for(file_name: &str) -> String {
+pub(crate) fn content_type_for(file_name: &str) -> String {
     let extension = file_name
         .rsplit_once('.')
         .map(|(_, ext)| ext.to_ascii_lowercase())
@@ -20,11 +20,11 @@ pub fn content_type_for(file_name: &str) -> String {
 }
 
 /// The type for content of unknown kind (RFC 9110 §8.3).
-pub const OCTET_STREAM: &str = "application/octet-stream";
+pub(crate) const OCTET_STREAM: &str = "application/octet-stream";
 
 /// Whether a stored content type says nothing (S3's default for uploads with no
 /// type), so the extension should decide instead.
-pub fn is_generic(content_type: &str) -> bool {
+pub(crate) fn is_generic(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or("").trim();
     essence.is_empty()
         || essence.eq_ignore_ascii_case(OCTET_STREAM)

@@ -11,7 +11,7 @@ use super::range::{content_range, ByteRange};
 /// bytes and a closing delimiter, laid out before any byte is read so that the
 /// exact Content-Length is known up front.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MultipartLayout {
+pub(crate) struct MultipartLayout {
     boundary: String,
     part_heads: Vec<Bytes>,
     closing: Bytes,
@@ -60,12 +60,12 @@ impl MultipartLayout {
     }
 
     /// The header block that goes before part `i`.
-    pub fn part_heads(&self) -> &[Bytes] {
+    pub(crate) fn part_heads(&self) -> &[Bytes] {
         &self.part_heads
     }
 
     /// The closing delimiter.
-    pub fn closing(&self) -> Bytes {
+    pub(crate) fn closing(&self) -> Bytes {
         self.closing.clone()
     }
 }
@@ -74,7 +74,7 @@ impl MultipartLayout {
 /// contain (RFC 2046 §5.1.1 asks only that it not occur in the parts). The
 /// digits come from std's randomly keyed hasher over a process-wide counter, so
 /// no two responses share one and they cannot be predicted from outside.
-pub fn new_boundary() -> String {
+pub(crate) fn new_boundary() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let state = RandomState::new();

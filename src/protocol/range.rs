@@ -206,7 +206,7 @@ pub fn content_range(range: &ByteRange, size: u64) -> String {
 
 /// Reads a `Content-Range: bytes first-last/complete` of a partial response
 /// (RFC 9110 §14.4), as a store sends it; `None` for any other form.
-pub fn parse_content_range(value: &str) -> Option<(ByteRange, u64)> {
+pub(crate) fn parse_content_range(value: &str) -> Option<(ByteRange, u64)> {
     let rest = value.trim().strip_prefix("bytes ")?;
     let (span, size) = rest.split_once('/')?;
     let (first, last) = span.split_once('-')?;
@@ -218,7 +218,7 @@ pub fn parse_content_range(value: &str) -> Option<(ByteRange, u64)> {
 }
 
 /// `Content-Range` for a 416 (RFC 9110 §14.4, §15.5.17).
-pub fn unsatisfied_content_range(size: u64) -> String {
+pub(crate) fn unsatisfied_content_range(size: u64) -> String {
     format!("bytes */{size}")
 }
 

@@ -28,7 +28,7 @@ pub const READ_CHUNK_BYTES: usize = 256 * 1024;
 
 /// Ranges up to this size are read on the request's own thread: one `pread`
 /// of a page-cached file costs less than the hand-off to the blocking pool.
-pub const INLINE_READ_BYTES: u64 = 16 * 1024;
+pub(crate) const INLINE_READ_BYTES: u64 = 16 * 1024;
 
 /// Most files kept open between requests; past it the cache starts over.
 const OPEN_FILES: usize = 256;

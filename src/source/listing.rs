@@ -25,7 +25,7 @@ impl ListEntry {
         }
     }
 
-    pub fn is_directory(&self) -> bool {
+    pub(crate) fn is_directory(&self) -> bool {
         self.size.is_none()
     }
 }

@@ -52,7 +52,7 @@ pub trait Source: Send + Sync + 'static {
 }
 
 /// A stored object, served as it is stored.
-pub struct StoredObject {
+pub(crate) struct StoredObject {
     pub source: Arc<dyn Source>,
     pub key: ObjectKey,
 }

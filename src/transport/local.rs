@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::service::MediaService;
 
 /// How long in-flight responses may run on after a shutdown signal.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Largest request head accepted (request line and header fields), in bytes;
 /// a larger one gets 431 and the connection is closed.
@@ -141,7 +141,7 @@ pub async fn serve_on_threads(
 }
 
 /// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     let terminate = async {
