@@ -10,7 +10,8 @@ use bytes::Bytes;
 use futures_util::Stream;
 use http_body::{Frame, SizeHint};
 
-use crate::source::{BodyStream, SourceError};
+use crate::metrics::{Metrics, RequestSummary};
+use crate::representation::{BodyStream, SourceError};
 
 /// A response body whose chunks come straight from the source, never buffered
 /// whole.
@@ -54,6 +55,16 @@ impl ResponseBody {
     /// Writes `record` to the access log when the body ends or is dropped.
     pub fn with_access_record(mut self, record: AccessRecord) -> Self {
         self.access = Some(record);
+        self
+    }
+
+    /// Records the request to `metrics` too, when its access line is written
+    /// (see [`AccessRecord::with_metrics`]); a body without an access record
+    /// records nothing.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        if let Some(record) = &mut self.access {
+            record.metrics = metrics;
+        }
         self
     }
 
@@ -139,6 +150,7 @@ pub struct AccessRecord {
     first_byte: Option<Duration>,
     bytes_sent: u64,
     error: Option<String>,
+    metrics: Metrics,
 }
 
 impl AccessRecord {
@@ -161,7 +173,15 @@ impl AccessRecord {
             first_byte: None,
             bytes_sent: 0,
             error: None,
+            metrics: Metrics::off(),
         }
+    }
+
+    /// Records the request to `metrics` as well, with the values of its
+    /// access line, when the line is written.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     fn sent(&mut self, n: usize) {
@@ -177,6 +197,7 @@ impl AccessRecord {
 
     fn finish(self, done: bool) {
         let ttfb = self.first_byte.unwrap_or(self.head_ready);
+        let duration = self.started.elapsed();
         let client_gone = !done && self.error.is_none();
         tracing::info!(
             target: "access",
@@ -186,11 +207,19 @@ impl AccessRecord {
             range = %self.range,
             bytes_sent = self.bytes_sent,
             ttfb_ms = millis(ttfb),
-            duration_ms = millis(self.started.elapsed()),
+            duration_ms = millis(duration),
             client_gone,
             error = self.error.as_deref().unwrap_or("-"),
             "request"
         );
+        self.metrics.record(&RequestSummary {
+            status: self.status,
+            bytes_sent: self.bytes_sent,
+            time_to_first_byte: ttfb,
+            duration,
+            client_gone,
+            source_error: self.error.is_some(),
+        });
     }
 }
 
