@@ -6,6 +6,7 @@ mod binary;
 mod browser;
 mod client;
 mod edge;
+mod emf;
 mod faults;
 mod fixture;
 mod lambda;
