@@ -89,6 +89,15 @@ pub struct LambdaArgs {
     /// wins over `RUST_LOG`.
     #[arg(long, env = "AWS_LAMBDA_LOG_LEVEL")]
     pub lambda_log_level: Option<String>,
+
+    /// Per-request CloudWatch metrics: `emf` writes one Embedded Metric Format
+    /// record per request to stdout, `off` none.
+    #[arg(long, env = "MEDIA_METRICS", default_value = "emf")]
+    pub metrics: crate::metrics::MetricsFormat,
+
+    /// The function's name, the metrics' one dimension (set by Lambda).
+    #[arg(long, env = "AWS_LAMBDA_FUNCTION_NAME", default_value = "")]
+    pub function_name: String,
 }
 
 impl LambdaArgs {
@@ -613,6 +622,10 @@ mod tests {
         }
         let defaults = LambdaArgs::try_parse_from(["media-streamer"]).unwrap();
         assert_eq!(defaults.dir, PathBuf::from(LAMBDA_MEDIA_DIR));
+        assert_eq!(defaults.metrics, crate::metrics::MetricsFormat::Emf);
+        let off = LambdaArgs::try_parse_from(["media-streamer", "--metrics", "OFF"]).unwrap();
+        assert_eq!(off.metrics, crate::metrics::MetricsFormat::Off);
+        assert!(LambdaArgs::try_parse_from(["media-streamer", "--metrics", "on"]).is_err());
     }
 
     #[test]

@@ -170,12 +170,10 @@ pub async fn run_lambda(args: LambdaArgs) -> Result<(), BoxError> {
     }
     let service = MediaService::new(source, settings);
     tracing::info!(source = %description, "serving media through the Lambda runtime");
-    // Read here until LambdaArgs carries MEDIA_METRICS and the function name.
-    let format = match std::env::var("MEDIA_METRICS") {
-        Ok(value) => value.parse().map_err(|e| format!("MEDIA_METRICS: {e}"))?,
-        Err(_) => metrics::MetricsFormat::default(),
-    };
-    let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
-    let metrics = metrics::Metrics::new(format, &function_name, args.lambda_log_level.as_deref());
+    let metrics = metrics::Metrics::new(
+        args.metrics,
+        &args.function_name,
+        args.lambda_log_level.as_deref(),
+    );
     transport::lambda::run(service, metrics).await
 }
