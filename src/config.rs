@@ -595,6 +595,8 @@ mod tests {
             service: parse(&["media-streamer"]).service,
             lambda_log_format: format.into(),
             lambda_log_level: level.map(str::to_owned),
+            metrics: crate::metrics::MetricsFormat::Emf,
+            function_name: String::new(),
         };
         let cases = [
             (args("JSON", None), None, LogFormat::Json, "info"),
