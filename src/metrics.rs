@@ -332,21 +332,4 @@ mod tests {
         assert!(!Metrics::new(MetricsFormat::Off, "f", None).is_on());
         assert!(Metrics::new(MetricsFormat::Emf, "f", None).is_on());
     }
-
-    #[test]
-    fn serves_as_a_clap_setting() {
-        #[derive(clap::Parser)]
-        struct Args {
-            #[arg(long, default_value = "emf")]
-            metrics: MetricsFormat,
-        }
-        use clap::Parser as _;
-        let parse = |args: &[&str]| Args::try_parse_from(args).map(|a| a.metrics);
-        assert_eq!(parse(&["x"]).unwrap(), MetricsFormat::Emf);
-        assert_eq!(
-            parse(&["x", "--metrics", "off"]).unwrap(),
-            MetricsFormat::Off
-        );
-        assert!(parse(&["x", "--metrics", "on"]).is_err());
-    }
 }

@@ -11,6 +11,23 @@ use tokio::net::TcpStream;
 /// Longest a test waits for a whole response.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Asks for bytes `0..length` of `path`, reads at least `read` bytes of the
+/// answer, then goes away mid-body; returns how many bytes it read.
+pub async fn leave_mid_body(addr: SocketAddr, path: &str, length: u64, read: u64) -> u64 {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nRange: bytes=0-{}\r\n\r\n",
+        length - 1
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut received = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    while received < read {
+        received += stream.read(&mut buf).await.unwrap() as u64;
+    }
+    received
+}
+
 #[derive(Debug, Clone)]
 pub struct RawResponse {
     pub status: u16,

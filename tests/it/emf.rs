@@ -6,10 +6,8 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-use crate::client::send;
+use crate::client::{leave_mid_body, send};
 use crate::fixture::Fixture;
 use crate::lambda::Emulated;
 
@@ -144,18 +142,7 @@ async fn writes_one_emf_record_per_request_through_the_emulator() {
     }
 
     // A client that goes away mid-body.
-    let mut stream = TcpStream::connect(emulated.addr).await.unwrap();
-    let request = format!(
-        "GET /big.mp4 HTTP/1.1\r\nHost: x\r\nRange: bytes=0-{}\r\n\r\n",
-        100 * MIB - 1
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut received = 0u64;
-    let mut buf = vec![0u8; 64 * 1024];
-    while received < MIB {
-        received += stream.read(&mut buf).await.unwrap() as u64;
-    }
-    drop(stream);
+    let received = leave_mid_body(emulated.addr, "/big.mp4", 100 * MIB, MIB).await;
     let n = requests.len() + 1;
     let records = wait_for_lines(&emulated, n, is_record).await;
     let access = wait_for_lines(&emulated, n, |l| l["target"] == "access").await;

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 use crate::binary::{peak_rss_kib, PEAK_RSS_LIMIT_KIB};
-use crate::client::{parse_response, read_across, send};
+use crate::client::{leave_mid_body, parse_response, read_across, send};
 use crate::fixture::{
     free_port, truncate, Fixture, CACHE_CONTROL, CHUNK, INDEX_PAGE_SIZE, MAX_RANGES,
 };
@@ -302,16 +302,7 @@ async fn stops_reading_when_the_client_goes_away() {
     file.set_len(100 * MIB).unwrap();
     drop(file);
     let mut emulated = Emulated::start(dir.path()).await;
-    let mut stream = TcpStream::connect(emulated.addr).await.unwrap();
-    let last = 100 * MIB - 1;
-    let request = format!("GET /big.mp4 HTTP/1.1\r\nHost: x\r\nRange: bytes=0-{last}\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut received = 0u64;
-    let mut buf = vec![0u8; 64 * 1024];
-    while received < MIB {
-        received += stream.read(&mut buf).await.unwrap() as u64;
-    }
-    drop(stream);
+    let received = leave_mid_body(emulated.addr, "/big.mp4", 100 * MIB, MIB).await;
     let line = emulated
         .wait_for(|l| l["target"] == "access" && l["client_gone"] == true)
         .await;
