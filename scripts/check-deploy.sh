@@ -36,7 +36,10 @@ echo "  clean"
 
 echo "sam build (Architecture=x86_64)"
 started=$(date +%s)
-sam build --build-dir "$build_dir" \
+# --no-cached: a fresh build directory gains nothing from SAM's cache, whose
+# checksum of the whole code directory (target/ included) fails when a cargo
+# build beside it removes a file while SAM reads the tree.
+sam build --build-dir "$build_dir" --no-cached \
   --parameter-overrides Architecture=x86_64 >"$build_dir.log" 2>&1 || { cat "$build_dir.log"; exit 1; }
 echo "  built in $(( $(date +%s) - started )) s"
 
