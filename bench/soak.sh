@@ -18,7 +18,10 @@ file=sample-media/test-pattern.mp4
 local_port=39181
 emulator_port=39182
 
-cargo build --release --quiet --features loadtest
+# Separately: one cargo run unifies the two packages' dependency features, and
+# the server under test is to be the one `cargo build --release` makes.
+cargo build --release --quiet -p media-streamer
+cargo build --release --quiet -p media-loadtest
 bin=target/release/media-streamer
 loadtest=target/release/media-loadtest
 pids=()

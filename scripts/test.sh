@@ -48,12 +48,12 @@ step "format"
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
-step "lint (the fuzz targets too: they must keep compiling; scripts/fuzz.sh runs them)"
-cargo clippy --all-targets --features loadtest -- -D warnings
+step "lint: the workspace (server and load tester), and the fuzz targets, which must keep compiling (scripts/fuzz.sh runs them)"
+cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --manifest-path fuzz/Cargo.toml --target-dir target --all-targets -- -D warnings
 
-step "tests"
-cargo test --all-targets --features loadtest
+step "tests: the workspace (server and load tester)"
+cargo test --workspace --all-targets
 
 step "deployment: lint, offline sam build, the built artifact under the emulator"
 scripts/check-deploy.sh

@@ -2,7 +2,8 @@
 //! bytes, and against a small server that gets one thing wrong on purpose.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -14,9 +15,58 @@ use crate::binary::Running;
 use crate::fixture::pattern;
 use crate::lambda::Emulated;
 
+/// The media-loadtest binary: `MEDIA_LOADTEST_BIN` if set, else built once
+/// per test run by the cargo running the tests (`cargo build -p
+/// media-loadtest`, in the tests' profile), which makes it fresh however the
+/// tests were started. It is another package of the workspace, so cargo does
+/// not hand its path to these tests as it does the server's.
+fn loadtest_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("MEDIA_LOADTEST_BIN") {
+            return bin.into();
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+        let mut command = std::process::Command::new(&cargo);
+        // Without what cargo set for this test (CARGO_MANIFEST_DIR, ...): build
+        // scripts that watch those would make the build differ from the
+        // workspace build, which would then rebuild in turn.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_MANIFEST_") {
+                command.env_remove(&*name);
+            }
+        }
+        command
+            .args(["build", "-p", "media-loadtest", "--bin", "media-loadtest"])
+            .arg("--message-format=json-render-diagnostics")
+            .arg("--manifest-path")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+        if !cfg!(debug_assertions) {
+            command.arg("--release");
+        }
+        let output = command.output().unwrap_or_else(|e| {
+            panic!("could not run {cargo:?} to build media-loadtest ({e}); set MEDIA_LOADTEST_BIN")
+        });
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "`cargo build -p media-loadtest` failed:\n{stderr}"
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|m| {
+                m["reason"] == "compiler-artifact" && m["target"]["name"] == "media-loadtest"
+            })
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .unwrap_or_else(|| panic!("cargo built no media-loadtest executable:\n{stderr}"))
+    })
+}
+
 /// Runs media-loadtest with `args`; returns its exit code and JSON summary.
 async fn loadtest(args: &[&str]) -> (i32, Value) {
-    let output = Command::new(env!("CARGO_BIN_EXE_media-loadtest"))
+    let output = Command::new(loadtest_bin())
         .args(args)
         .arg("--json")
         .output()
@@ -366,7 +416,7 @@ async fn refuses_to_start_without_a_usable_object() {
         ),
         (vec!["ftp://x/y".into()], "need an http:// or https:// URL"),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_media-loadtest"))
+        let output = Command::new(loadtest_bin())
             .args(&args)
             .args(["--requests", "1"])
             .output()

@@ -1,10 +1,10 @@
 //! media-loadtest: range requests at a media URL, every byte checked.
-//! Built with `cargo build --release --features loadtest --bin media-loadtest`.
+//! Built with `cargo build --release -p media-loadtest`.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use media_streamer::loadtest::{run, Args};
+use media_loadtest::{run, Args};
 
 fn main() -> ExitCode {
     let args = Args::parse();
