@@ -5,9 +5,11 @@
 # the CPU time the function spends per GiB streamed through the emulator
 # (three 1 GiB ranges of a sparse file, user + system time from /proc).
 # Usage: bench/lambda-profile.sh [variant ...]   (default: all)
-# Needs cargo-lambda (scripts/test.sh installs it).
+# Needs cargo-lambda (scripts/test.sh installs it in .venv/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# First on PATH: the Python tools that scripts/test.sh installs in .venv/.
+if [ -d .venv/bin ]; then export PATH="$PWD/.venv/bin:$PATH"; fi
 
 declare -A variants=(
   [o3-plain]="CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_STRIP=none"

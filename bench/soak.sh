@@ -6,9 +6,11 @@
 # Prints both summaries; exits non-zero when either saw an error or a wrong
 # byte.
 #   bench/soak.sh [SECONDS] [CONNS] [INSTANCES] [PATTERN]   (60 64 4 uniform)
-# Needs cargo-lambda (scripts/test.sh installs it).
+# Needs cargo-lambda (scripts/test.sh installs it in .venv/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# First on PATH: the Python tools that scripts/test.sh installs in .venv/.
+if [ -d .venv/bin ]; then export PATH="$PWD/.venv/bin:$PATH"; fi
 
 seconds=${1:-60}
 conns=${2:-64}

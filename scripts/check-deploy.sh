@@ -6,9 +6,11 @@
 # then runs the built bootstrap under the Lambda emulator and asks it for a
 # range of a sample. Prints the lint results, the build time and the artifact
 # sizes. Needs cfn-lint, aws-sam-cli, cargo-lambda and ziglang (scripts/test.sh
-# installs them).
+# installs them in .venv/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# First on PATH: the Python tools that scripts/test.sh installs in .venv/.
+if [ -d .venv/bin ]; then export PATH="$PWD/.venv/bin:$PATH"; fi
 
 build_dir=$(mktemp -d)
 emulator_pid=""

@@ -14,32 +14,53 @@ for component in rustfmt clippy; do
   fi
 done
 
+# apt-get install, as root or through sudo.
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
+}
+
+# Python tools go into .venv/ (ignored by git), never the system Python:
+# Debian 12 and Ubuntu 24.04 refuse a global pip install (PEP 668). .venv/bin
+# comes first on PATH for the rest of this script, so python3, cargo lambda,
+# sam, cfn-lint and the tests below find what is installed there.
+step "Python virtual environment (.venv)"
+if ! .venv/bin/python3 -m pip --version >/dev/null 2>&1; then
+  if ! python3 -m venv --clear .venv >/dev/null 2>&1; then
+    # Debian and Ubuntu ship venv's pip in python3-venv (python3 comes with it).
+    apt_install python3-venv
+    python3 -m venv --clear .venv
+  fi
+fi
+export PATH="$PWD/.venv/bin:$PATH"
+python3 --version
+pip_install() { python3 -m pip install --quiet --disable-pip-version-check "$@"; }
+
 step "cargo-lambda (Lambda runtime emulator, from PyPI)"
 if ! cargo lambda --version >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check cargo-lambda
+  pip_install cargo-lambda
 fi
 cargo lambda --version
 
 step "moto (S3-compatible test server, from PyPI)"
 if ! python3 -c 'import moto.server, flask, werkzeug' >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
+  pip_install 'moto[server]'
 fi
 python3 -c 'import moto; print("moto", moto.__version__)'
 
 step "SAM CLI, cfn-lint and Zig (deployment checks, from PyPI)"
 if ! sam --version >/dev/null 2>&1 || ! cfn-lint --version >/dev/null 2>&1 \
    || ! python3 -m ziglang version >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check aws-sam-cli cfn-lint ziglang
+  pip_install aws-sam-cli cfn-lint ziglang
 fi
 sam --version
 cfn-lint --version
 
 step "Chromium and ChromeDriver (browser tests, from Debian)"
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver fonts-dejavu-core
+  apt_install chromium chromium-driver fonts-dejavu-core
 fi
 chromium --version
 chromedriver --version
