@@ -58,9 +58,10 @@ fi
 sam --version
 cfn-lint --version
 
-step "Chromium and ChromeDriver (browser tests, from Debian)"
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  apt_install chromium chromium-driver fonts-dejavu-core
+step "Chromium and ChromeDriver (browser tests), curl (deployment check), from Debian"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
+   || ! command -v curl >/dev/null 2>&1; then
+  apt_install chromium chromium-driver fonts-dejavu-core curl
 fi
 chromium --version
 chromedriver --version

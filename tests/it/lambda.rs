@@ -53,7 +53,7 @@ async fn start_emulator() -> (Child, SocketAddr) {
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .expect("`cargo lambda` is needed for the Lambda tests: pip install cargo-lambda (scripts/test.sh does)");
+        .expect("`cargo lambda` is needed for the Lambda tests: scripts/test.sh installs it into .venv/ (put .venv/bin on PATH)");
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(addr).await.is_err() {
         assert!(

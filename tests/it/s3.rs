@@ -91,6 +91,8 @@ impl S3Server {
             .unwrap()
             .iter()
             .filter_map(|line| {
+                // moto colours its request log in some versions.
+                let line = strip_ansi(line);
                 let quoted = line.split('"').nth(1)?;
                 let status = line.split('"').nth(2)?.split_whitespace().next()?;
                 let mut parts = quoted.split_whitespace();
@@ -103,6 +105,24 @@ impl S3Server {
     pub async fn stop(mut self) {
         self.child.kill().await.unwrap();
     }
+}
+
+/// `line` without ANSI colour sequences (`ESC [ ... m`).
+fn strip_ansi(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
 
 /// The environment that points the binary at the test server's bucket.
