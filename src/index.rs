@@ -156,12 +156,15 @@ button{align-self:flex-start;font:inherit;font-size:.85rem;padding:.2rem .7rem;b
 /// was reached at (behind a CDN or a Function URL alike), and copies snippets.
 /// Its hash is in [`CONTENT_SECURITY_POLICY`].
 pub(crate) const SCRIPT: &str = "\
+const abs=h=>new URL(h,location.href).href;\
 for(const f of document.querySelectorAll('figure[data-href]')){\
-const url=new URL(f.dataset.href,location.href).href;\
+const url=abs(f.dataset.href);\
 f.querySelector('.url').textContent=url;\
 const tag=f.dataset.player;\
+const set=f.dataset.srcset?f.dataset.srcset.split(', ').map(c=>{const i=c.lastIndexOf(' ');return abs(c.slice(0,i))+c.slice(i);}).join(', '):'';\
 const snippet=tag==='video'?'<video controls src=\"'+url+'\"></video>':\
 tag==='audio'?'<audio controls src=\"'+url+'\"></audio>':\
+tag==='image'&&set?'<img src=\"'+url+'\" srcset=\"'+set+'\" sizes=\"(max-width: 640px) 100vw, 640px\" alt=\"\">':\
 tag==='image'?'<img src=\"'+url+'\" alt=\"\">':url;\
 f.querySelector('.snippet').textContent=snippet;\
 f.querySelector('button').addEventListener('click',e=>{\
@@ -171,26 +174,38 @@ navigator.clipboard.writeText(snippet).then(()=>{e.target.textContent='Copied';}
 /// from anywhere its links lead (a presigned redirect goes to S3); nothing else.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; \
 style-src 'sha256-4WKIiKGBjFa45I9UomeW9pJszogo1mddjaN191NPMHA='; \
-script-src 'sha256-tz2wrTn5v4oCJ2vLO7ZfMx5CnFnArUp36pd4IaP5s+Y='; \
+script-src 'sha256-h5XWrx8ZPvK4qFhWAl2Pv8tfp64XiYpHE06Fk+DQ3r0='; \
 img-src *; media-src *; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/// The width of an image's thumbnail on the page, when the server allows it.
+pub const THUMBNAIL_WIDTH: u32 = 384;
+
+/// The widths a copied `<img srcset>` offers, those of them the server allows.
+pub const SRCSET_WIDTHS: [u32; 4] = [384, 640, 1080, 1920];
+
 /// Renders the index page of `prefix` (empty for the root, else ending in
-/// `/`). Entries whose names cannot be served back at their link are left out.
-pub fn render(prefix: &str, listing: &Listing) -> String {
-    render_with(prefix, listing, &|_| None)
+/// `/`). Entries whose names cannot be served back at their link are left
+/// out. `sizes` are the widths the server allows for image derivatives.
+pub fn render(prefix: &str, listing: &Listing, sizes: &[u32]) -> String {
+    render_with(prefix, listing, sizes, &|_| None)
 }
 
 /// [`render`], with `query` giving the query string (without `?`) to put on
-/// the link to a path (decoded, starting with `/`): a signature, when links
-/// must be signed.
+/// the link to a path (decoded, starting with `/`, with an image's
+/// parameters): a signature, when links must be signed.
 pub(crate) fn render_with(
     prefix: &str,
     listing: &Listing,
+    sizes: &[u32],
     query: &dyn Fn(&str) -> Option<String>,
 ) -> String {
     let link = |key: &str| match query(&format!("/{key}")) {
         Some(q) => format!("{}?{q}", href_of(key)),
         None => href_of(key),
+    };
+    let image_link = |key: &str, width: u32| match query(&format!("/{key}?w={width}")) {
+        Some(q) => format!("{}?w={width}&{q}", href_of(key)),
+        None => format!("{}?w={width}", href_of(key)),
     };
     let title = format!("/{prefix}");
     let mut html = String::with_capacity(4096 + 1024 * listing.entries.len());
@@ -246,7 +261,22 @@ pub(crate) fn render_with(
 
     html.push_str("<main>\n");
     for (name, href, size) in &files {
-        figure(&mut html, name, href, *size);
+        let key = format!("{prefix}{name}");
+        let widths: Vec<u32> = if crate::derivative::is_decodable_image(name) {
+            SRCSET_WIDTHS
+                .into_iter()
+                .filter(|w| sizes.contains(w))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let srcset: Vec<(u32, String)> =
+            widths.iter().map(|w| (*w, image_link(&key, *w))).collect();
+        let thumbnail = srcset
+            .iter()
+            .find(|(w, _)| *w == THUMBNAIL_WIDTH)
+            .map(|(_, href)| href.as_str());
+        figure(&mut html, name, href, *size, thumbnail, &srcset);
     }
     html.push_str("</main>\n");
     if objects == 0 && dirs.len() <= usize::from(!prefix.is_empty()) {
@@ -283,17 +313,36 @@ fn breadcrumbs(html: &mut String, prefix: &str, link: &dyn Fn(&str) -> String) {
     }
 }
 
-fn figure(html: &mut String, name: &str, path: &str, size: u64) {
+/// One entry: its player, its URL and a snippet to copy. An image is shown
+/// through its thumbnail derivative where there is one, and its snippet
+/// offers `srcset` candidates.
+fn figure(
+    html: &mut String,
+    name: &str,
+    path: &str,
+    size: u64,
+    thumbnail: Option<&str>,
+    srcset: &[(u32, String)],
+) {
     let content_type = content_type_for(name);
     let player = Player::for_type(&content_type);
     let href = escape_html(path);
     let label = escape_html(name);
-    let _ = writeln!(
+    let candidates: Vec<String> = srcset.iter().map(|(w, h)| format!("{h} {w}w")).collect();
+    let _ = write!(
         html,
-        "<figure class=\"{}\" data-href=\"{href}\" data-player=\"{}\">",
+        "<figure class=\"{}\" data-href=\"{href}\" data-player=\"{}\"",
         player.class(),
         player.class()
     );
+    if !candidates.is_empty() {
+        let _ = write!(
+            html,
+            " data-srcset=\"{}\"",
+            escape_html(&candidates.join(", "))
+        );
+    }
+    html.push_str(">\n");
     match player {
         Player::Video => {
             let _ = writeln!(
@@ -308,16 +357,18 @@ fn figure(html: &mut String, name: &str, path: &str, size: u64) {
             );
         }
         Player::Image => {
-            let _ = writeln!(
-                html,
-                "<img loading=\"lazy\" src=\"{href}\" alt=\"{label}\">"
-            );
+            let src = thumbnail.map_or_else(|| href.clone(), escape_html);
+            let _ = writeln!(html, "<img loading=\"lazy\" src=\"{src}\" alt=\"{label}\">");
         }
         Player::Link => {}
     }
     let snippet = match player {
         Player::Video => format!("<video controls src=\"{path}\"></video>"),
         Player::Audio => format!("<audio controls src=\"{path}\"></audio>"),
+        Player::Image if !candidates.is_empty() => format!(
+            "<img src=\"{path}\" srcset=\"{}\" sizes=\"{SRCSET_SIZES}\" alt=\"\">",
+            candidates.join(", ")
+        ),
         Player::Image => format!("<img src=\"{path}\" alt=\"\">"),
         Player::Link => path.to_owned(),
     };
@@ -332,6 +383,10 @@ fn figure(html: &mut String, name: &str, path: &str, size: u64) {
         escape_html(&snippet),
     );
 }
+
+/// The `sizes` of a copied `<img srcset>`: the full width of a narrow screen,
+/// else 640 CSS pixels.
+pub const SRCSET_SIZES: &str = "(max-width: 640px) 100vw, 640px";
 
 /// Whether `key` comes back as itself through the request path rules: a name
 /// with a backslash, a control character, an empty or dot segment (all
@@ -480,7 +535,7 @@ mod tests {
             ],
             next_after: Some("still.png".into()),
         };
-        let html = render("media/", &listing);
+        let html = render("media/", &listing, crate::derivative::params::DEFAULT_SIZES);
         let must = [
             "<title>Index of /media/</title>",
             "<a href=\"/\">/</a><a href=\"/media/\">media/</a>",
@@ -508,7 +563,11 @@ mod tests {
 
     #[test]
     fn an_empty_root_says_so() {
-        let html = render("", &Listing::default());
+        let html = render(
+            "",
+            &Listing::default(),
+            crate::derivative::params::DEFAULT_SIZES,
+        );
         assert!(html.contains("<p>0 files on this page</p>"));
         assert!(html.contains("<p class=\"empty\">Nothing here.</p>"));
         assert!(!html.contains("../"));

@@ -12,6 +12,8 @@
 pub mod body;
 pub mod config;
 pub mod cors;
+pub mod derivative;
+pub mod image;
 pub mod index;
 pub mod metrics;
 pub mod protocol;
@@ -85,30 +87,72 @@ pub fn signed_path(args: &config::SignArgs) -> Result<String, BoxError> {
         .signing
         .keys()?
         .ok_or("set MEDIA_SIGNING_SECRET or MEDIA_SIGNING_KEYS (or --signing-secret)")?;
-    let target =
-        protocol::key::parse_target(&args.path).map_err(|e| format!("{}: {e}", args.path))?;
+    let (path, query) = match args.path.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (args.path.as_str(), None),
+    };
+    let target = protocol::key::parse_target(path).map_err(|e| format!("{path}: {e}"))?;
+    let canonical = match &target {
+        protocol::key::Target::Object(key) if derivative::is_decodable_image(key.file_name()) => {
+            derivative::params::parse(query, &args.image_sizes)
+                .map_err(|e| format!("{}: {e}", args.path))?
+                .map(|params| params.canonical())
+                .filter(|canonical| !canonical.is_empty())
+        }
+        _ if query.is_some_and(|q| !q.is_empty()) => {
+            return Err(format!("{}: only image paths take parameters", args.path).into())
+        }
+        _ => None,
+    };
     let expires = service::unix_now().saturating_add(args.expires_in);
-    Ok(format!(
-        "{}?{}",
-        index::href_of(target.as_str()),
-        keys.sign(&format!("/{}", target.as_str()), expires)
-    ))
+    let href = index::href_of(target.as_str());
+    Ok(match canonical {
+        Some(canonical) => {
+            let signed = keys.sign(&format!("/{}?{canonical}", target.as_str()), expires);
+            format!("{href}?{canonical}&{signed}")
+        }
+        None => format!(
+            "{href}?{}",
+            keys.sign(&format!("/{}", target.as_str()), expires)
+        ),
+    })
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// What serves the objects: the source, the S3 client and bucket where a
+/// bucket is served, and a description for the start-up log.
+pub struct BuiltSource {
+    pub source: Arc<dyn Source>,
+    pub bucket: Option<(aws_sdk_s3::Client, String)>,
+    pub description: String,
+}
+
+impl BuiltSource {
+    /// The served bucket and its client, as the settings take them.
+    pub fn bucket(&self) -> Option<(&aws_sdk_s3::Client, &str)> {
+        self.bucket
+            .as_ref()
+            .map(|(client, name)| (client, name.as_str()))
+    }
+}
+
 /// The source the settings name: the S3 bucket if one is set, else the
-/// directory. Returns it with a description for the start-up log.
+/// directory.
 pub async fn build_source(
     dir: &Path,
     args: &SourceArgs,
     lambda: bool,
-) -> Result<(Arc<dyn Source>, String), BoxError> {
+) -> Result<BuiltSource, BoxError> {
     match args.bucket() {
         None => {
             let source = DirSource::new(dir)?;
             let description = format!("directory {}", source.root().display());
-            Ok((Arc::new(source), description))
+            Ok(BuiltSource {
+                source: Arc::new(source),
+                bucket: None,
+                description,
+            })
         }
         Some(bucket) => {
             let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -118,24 +162,23 @@ pub async fn build_source(
             let config = aws_sdk_s3::config::Builder::from(&shared)
                 .force_path_style(args.path_style())
                 .build();
-            let source = S3Source::new(
-                aws_sdk_s3::Client::from_conf(config),
-                bucket,
-                &args.prefix,
-                args.presign(lambda),
-            );
-            Ok((
-                Arc::new(source),
-                format!("bucket {bucket} prefix {:?}", args.prefix),
-            ))
+            let client = aws_sdk_s3::Client::from_conf(config);
+            let source = S3Source::new(client.clone(), bucket, &args.prefix, args.presign(lambda));
+            Ok(BuiltSource {
+                source: Arc::new(source),
+                bucket: Some((client, bucket.to_owned())),
+                description: format!("bucket {bucket} prefix {:?}", args.prefix),
+            })
         }
     }
 }
 
 /// Runs the local server until SIGINT or SIGTERM.
 pub async fn run_local(args: ServeArgs) -> Result<(), BoxError> {
-    let (source, description) = build_source(&args.dir, &args.source, false).await?;
-    let service = MediaService::new(source, args.service.settings(false)?);
+    let built = build_source(&args.dir, &args.source, false).await?;
+    let settings = args.service.settings(false, built.bucket())?;
+    let (source, description) = (built.source, built.description);
+    let service = MediaService::new(source, settings);
     let listener = std::net::TcpListener::bind(args.addr)?;
     let workers = args.worker_count();
     tracing::info!(
@@ -158,8 +201,9 @@ pub async fn run_local(args: ServeArgs) -> Result<(), BoxError> {
 
 /// Runs as a Lambda function until the runtime stops.
 pub async fn run_lambda(args: LambdaArgs) -> Result<(), BoxError> {
-    let (source, description) = build_source(&args.dir, &args.source, true).await?;
-    let mut settings = args.service.settings(true)?;
+    let built = build_source(&args.dir, &args.source, true).await?;
+    let mut settings = args.service.settings(true, built.bucket())?;
+    let (source, description) = (built.source, built.description);
     if !settings.cors.is_off() {
         // The Function URL's Cors configuration sends these fields on Lambda;
         // a second set from the function would make browsers refuse both.

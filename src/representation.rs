@@ -87,4 +87,9 @@ pub enum SourceError {
     /// The store answered in a way that cannot be served.
     #[error("store error: {0}")]
     Upstream(String),
+    /// The object cannot be turned into the representation asked for (an
+    /// image too large, corrupt or of a kind the engine does not read); the
+    /// text is the reason the client is told.
+    #[error("{0}")]
+    Unprocessable(String),
 }

@@ -15,12 +15,14 @@ use http::{Request, Response, StatusCode};
 
 use crate::body::{AccessRecord, ResponseBody};
 use crate::cors::{self, CorsPolicy};
+use crate::derivative::params::{self, ImageParams, ParamError};
+use crate::derivative::{is_decodable_image, DerivativeId, ImageDerivative, Renderer};
 use crate::index;
 use crate::protocol::decision::{decide, Decision, ReadMethod, ReadRequest, Refusal};
 use crate::protocol::delegation::{plan_store_read, FetchPlan, StorePlan};
 use crate::protocol::description::Description;
 use crate::protocol::headers::{self as heads, Head};
-use crate::protocol::key::{parse_target, KeyError, Target};
+use crate::protocol::key::{parse_target, KeyError, ObjectKey, Target};
 use crate::protocol::multipart::{new_boundary, MultipartLayout};
 use crate::protocol::range::{ByteRange, RangeLimits, Selection};
 use crate::representation::{
@@ -44,6 +46,8 @@ pub struct ServiceSettings {
     pub index_page_size: Option<usize>,
     /// When set, every request must carry a valid signed-link query.
     pub signing: Option<SigningKeys>,
+    /// Renders image derivatives.
+    pub images: Arc<Renderer>,
 }
 
 /// How long the links on an index page stay valid when links are signed.
@@ -117,31 +121,107 @@ impl MediaService {
             Ok(target) => target,
             Err(e) => return fixed(heads::error(key_error_status(e)), is_head),
         };
-        if let Some(keys) = &self.settings.signing {
-            let path = format!("/{}", target.as_str());
-            if let Err(e) = keys.verify(&path, request.uri.query(), unix_now()) {
-                return fixed(
-                    heads::refused(StatusCode::FORBIDDEN, &e.to_string()),
-                    is_head,
-                );
-            }
-        }
         let key = match target {
             Target::Object(key) => key,
-            Target::Directory(prefix) => return self.index(request, &prefix, is_head).await,
+            Target::Directory(prefix) => {
+                if let Err(refusal) = self.check_signature(&format!("/{prefix}"), request, is_head)
+                {
+                    return *refusal;
+                }
+                return self.index(request, &prefix, is_head).await;
+            }
         };
+        let params = match self.derivative_params(&key, request.uri.query()) {
+            Ok(params) => params,
+            Err(e) => {
+                return fixed(
+                    heads::refused(StatusCode::BAD_REQUEST, &e.to_string()),
+                    is_head,
+                )
+            }
+        };
+        let signed_path = match &params {
+            Some(params) if !params.canonical().is_empty() => {
+                format!("/{key}?{}", params.canonical())
+            }
+            _ => format!("/{key}"),
+        };
+        if let Err(refusal) = self.check_signature(&signed_path, request, is_head) {
+            return *refusal;
+        }
         let read = ReadRequest::from_headers(method, &request.headers, self.settings.limits);
         let object = StoredObject {
             source: Arc::clone(&self.source),
-            key,
+            key: key.clone(),
         };
-        let mut response = match self.serve(&object, &read).await {
-            Ok(response) => response,
-            Err(e) => self.source_failed(object.key.as_str(), &e, is_head),
-        };
+        let mut response = match params {
+            None => self.serve(&object, &read).await,
+            Some(params) => {
+                let accept = request.headers.get(header::ACCEPT);
+                let derivative = ImageDerivative {
+                    id: DerivativeId::new(
+                        key.as_str(),
+                        params,
+                        accept.and_then(|v| v.to_str().ok()),
+                    ),
+                    source: object,
+                    renderer: Arc::clone(&self.settings.images),
+                };
+                let served = self.serve(&derivative, &read).await;
+                served.map(|mut response| {
+                    if derivative.id.accept.is_some() {
+                        response
+                            .headers_mut()
+                            .insert(header::VARY, HeaderValue::from_static("accept"));
+                    }
+                    response
+                })
+            }
+        }
+        .unwrap_or_else(|e| self.source_failed(key.as_str(), &e, is_head));
         let note = response.extensions_mut().get_or_insert_default::<LogNote>();
-        note.key = Some(object.key.to_string());
+        note.key = Some(key.to_string());
         response
+    }
+
+    /// With signed links on, the 403 for a request whose link does not sign
+    /// `path` (the decoded path, with an image's canonical parameters).
+    fn check_signature(
+        &self,
+        path: &str,
+        request: &http::request::Parts,
+        is_head: bool,
+    ) -> Result<(), Box<Response<ResponseBody>>> {
+        let Some(keys) = &self.settings.signing else {
+            return Ok(());
+        };
+        keys.verify(path, request.uri.query(), unix_now())
+            .map_err(|e| {
+                let refusal = heads::refused(StatusCode::FORBIDDEN, &e.to_string());
+                Box::new(fixed(refusal, is_head))
+            })
+    }
+
+    /// The image parameters of a request for `key`: `None` for the stored
+    /// bytes. Only images the engine decodes take them; elsewhere other query
+    /// parameters are ignored, as they always were.
+    fn derivative_params(
+        &self,
+        key: &ObjectKey,
+        query: Option<&str>,
+    ) -> Result<Option<ImageParams>, ParamError> {
+        let sizes = &self.settings.images.settings().sizes;
+        if is_decodable_image(key.file_name()) {
+            return params::parse(query, sizes);
+        }
+        let asks_for_image = query.unwrap_or("").split('&').any(|pair| {
+            let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+            ["w", "h", "fit", "fmt", "q"].contains(&name)
+        });
+        if asks_for_image {
+            return Err(ParamError::NotAnImage);
+        }
+        Ok(None)
     }
 
     /// The index page of a directory path, when the index is on.
@@ -165,11 +245,13 @@ impl MediaService {
         };
         match self.source.list(prefix, after.as_deref(), page_size).await {
             Ok(listing) => {
+                let sizes = &self.settings.images.settings().sizes;
                 let html = match &self.settings.signing {
-                    None => index::render(prefix, &listing),
+                    None => index::render(prefix, &listing, sizes),
                     Some(keys) => {
                         let expires = unix_now() + INDEX_LINK_SECS;
-                        index::render_with(prefix, &listing, &|path| Some(keys.sign(path, expires)))
+                        let sign = |path: &str| Some(keys.sign(path, expires));
+                        index::render_with(prefix, &listing, sizes, &sign)
                     }
                 };
                 let html = Bytes::from(html);
@@ -187,7 +269,10 @@ impl MediaService {
         if status.is_server_error() {
             tracing::error!(key, error = %e, "source failed");
         }
-        fixed(heads::error(status), is_head)
+        match e {
+            SourceError::Unprocessable(reason) => fixed(heads::refused(status, reason), is_head),
+            _ => fixed(heads::error(status), is_head),
+        }
     }
 
     /// Serves any representation: plans the store's round trip, decides on
@@ -395,6 +480,7 @@ fn source_error_status(e: &SourceError, denied: StatusCode) -> StatusCode {
         SourceError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
         SourceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         SourceError::Upstream(_) => StatusCode::BAD_GATEWAY,
+        SourceError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 

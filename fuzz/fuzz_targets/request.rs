@@ -18,10 +18,11 @@ use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request};
 use libfuzzer_sys::fuzz_target;
 use media_streamer::cors::CorsPolicy;
+use media_streamer::derivative::{ImageSettings, Renderer};
 use media_streamer::protocol::key::{parse_target, Target};
 use media_streamer::protocol::range::RangeLimits;
-use media_streamer::signing::SigningKeys;
 use media_streamer::service::{MediaService, ServiceSettings};
+use media_streamer::signing::SigningKeys;
 use media_streamer::source::dir::DirSource;
 
 /// The bytes of the file outside the root.
@@ -67,6 +68,7 @@ fn world() -> &'static World {
             cache_control: HeaderValue::from_static("public, max-age=60"),
             index_page_size: Some(3),
             signing,
+            images: Renderer::new(ImageSettings::default()),
         };
         let source = Arc::new(DirSource::new(&root).unwrap());
         let keys = SigningKeys::single("0123456789abcdef0123456789abcdef", 30).unwrap();

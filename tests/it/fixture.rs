@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::HeaderValue;
+use media_streamer::derivative::{ImageSettings, Renderer};
 use media_streamer::protocol::range::RangeLimits;
 use media_streamer::service::{MediaService, ServiceSettings};
 use media_streamer::source::dir::DirSource;
@@ -53,6 +54,16 @@ impl Fixture {
         std::fs::write(root.join("empty.bin"), b"").unwrap();
         std::fs::write(root.join("name with spaces é.mp4"), pattern(1_000, 7)).unwrap();
         std::fs::write(root.join("sub/clip.webm"), pattern(3_000, 13)).unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/orient-6.jpg"),
+            root.join(crate::table::derivatives::PHOTO),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join(crate::table::derivatives::BROKEN),
+            pattern(2_000, 5),
+        )
+        .unwrap();
         std::fs::write(root.join(".hidden"), SECRET).unwrap();
         std::os::unix::fs::symlink("sub/clip.webm", root.join("inside-link.mp3")).unwrap();
         std::os::unix::fs::symlink("../outside/secret.bin", root.join("escape.mp4")).unwrap();
@@ -97,6 +108,7 @@ pub fn settings() -> ServiceSettings {
         cors: media_streamer::cors::CorsPolicy::Off,
         index_page_size: Some(INDEX_PAGE_SIZE),
         signing: None,
+        images: Renderer::new(ImageSettings::default()),
     }
 }
 

@@ -25,12 +25,14 @@ use crate::table::{self, Framing, Store};
 pub const BUCKET: &str = "media-test";
 /// The fixture files uploaded, under the same keys (a link is uploaded with
 /// the bytes it points to; files outside the root and dot files are not).
-pub const KEYS: [&str; 5] = [
+pub const KEYS: [&str; 7] = [
     "bytes.bin",
     "empty.bin",
     "name with spaces é.mp4",
     "sub/clip.webm",
     "inside-link.mp3",
+    crate::table::derivatives::PHOTO,
+    crate::table::derivatives::BROKEN,
 ];
 
 /// moto's S3 server on a loopback port, with its request log.

@@ -171,3 +171,95 @@ async fn the_index_links_signed_urls() {
         assert_eq!(media.body, pattern(5000, seed)[..10]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_links_cover_image_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/orient-1.jpg");
+    std::fs::copy(photo, dir.path().join("photo.jpg")).unwrap();
+    let server = Running::start(dir.path(), &[("MEDIA_SIGNING_KEYS", NEW)]).await;
+    let link = sign(NEW, "/photo.jpg?fmt=webp&w=32", 300).await;
+    assert!(
+        link.starts_with("/photo.jpg?w=32&fmt=webp&expires="),
+        "the parameters come first, in canonical form: {link}"
+    );
+    let signature = link.split_once("&expires=").unwrap().1;
+    // (what, target, status, type or reason)
+    let cases = [
+        ("the signed link", link.clone(), 200, "image/webp"),
+        (
+            "its parameters in another order",
+            format!("/photo.jpg?fmt=webp&w=32&expires={signature}"),
+            200,
+            "image/webp",
+        ),
+        (
+            "another width",
+            link.replace("w=32", "w=64"),
+            403,
+            "the link's signature is not valid",
+        ),
+        (
+            "a parameter left out",
+            link.replace("&fmt=webp", ""),
+            403,
+            "the link's signature is not valid",
+        ),
+        (
+            "a parameter added",
+            format!("{link}&q=50"),
+            403,
+            "the link's signature is not valid",
+        ),
+        (
+            "the stored image with the derivative's signature",
+            format!("/photo.jpg?expires={signature}"),
+            403,
+            "the link's signature is not valid",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, target, status, expected) in cases {
+        let response = send(server.addr, "GET", &target, &[]).await;
+        let body = String::from_utf8_lossy(&response.body).to_string();
+        let ok = match status {
+            200 => response.header("content-type") == Some(expected),
+            _ => body == format!("403 Forbidden: {expected}\n"),
+        };
+        if response.status != status || !ok {
+            failures.push(format!("{name}: {} {body:?}", response.status));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+
+    // The index shows the image through a signed thumbnail link.
+    let index = sign(NEW, "/", 60).await;
+    let html = String::from_utf8(send(server.addr, "GET", &index, &[]).await.body).unwrap();
+    let thumbnail = html
+        .split("<img loading=\"lazy\" src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(|src| src.replace("&amp;", "&"))
+        .unwrap_or_else(|| panic!("no thumbnail in {html}"));
+    assert!(
+        thumbnail.starts_with("/photo.jpg?w=384&expires="),
+        "{thumbnail}"
+    );
+    let response = send(server.addr, "GET", &thumbnail, &[("Accept", "image/webp")]).await;
+    assert_eq!(response.status, 200, "{thumbnail}");
+    assert_eq!(response.header("content-type"), Some("image/webp"));
+}
+
+#[tokio::test]
+async fn sign_refuses_parameters_the_server_would_refuse() {
+    for path in ["/photo.jpg?w=33", "/photo.jpg?width=32", "/clip.mp4?w=32"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_media-streamer"))
+            .args(["sign", path, "--expires-in", "60"])
+            .env("MEDIA_SIGNING_KEYS", NEW)
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .output()
+            .await
+            .unwrap();
+        assert!(!output.status.success(), "{path}: {output:?}");
+    }
+}

@@ -35,7 +35,11 @@ pub(super) fn add(b: &mut Builder<'_>) {
             "index of a sub-directory",
             "/sub/",
             "sub/",
-            vec![ListEntry::object("clip.webm", clip)],
+            vec![
+                ListEntry::object("broken.jpg", b.fixture.bytes("sub/broken.jpg").len() as u64),
+                ListEntry::object("clip.webm", clip),
+                ListEntry::object("photo.jpg", b.fixture.bytes("sub/photo.jpg").len() as u64),
+            ],
             None,
         ),
         (
@@ -51,7 +55,12 @@ pub(super) fn add(b: &mut Builder<'_>) {
             entries,
             next_after: next_after.map(str::to_owned),
         };
-        let html = index::render(prefix, &listing).into_bytes();
+        let html = index::render(
+            prefix,
+            &listing,
+            media_streamer::derivative::params::DEFAULT_SIZES,
+        )
+        .into_bytes();
         for method in ["GET", "HEAD"] {
             let case = b.case(&format!("{method} {name}"), method, target, &[]);
             case.status = 200;

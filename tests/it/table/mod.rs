@@ -8,6 +8,7 @@ use crate::client::{send, RawResponse};
 use crate::fixture::{Fixture, Validators, CACHE_CONTROL, MAX_RANGES, SECRET};
 
 mod conditionals;
+pub mod derivatives;
 mod ignored_ranges;
 mod index;
 mod methods;
@@ -65,6 +66,9 @@ pub struct Case {
     pub absent: Vec<&'static str>,
     /// Fields that must have these values if present.
     pub if_present: Vec<(&'static str, String)>,
+    /// Whether `Vary` must list `accept`, or must not; `None` leaves `Vary`
+    /// alone (a transport may add its own members, and field lines).
+    pub varies_on_accept: Option<bool>,
     pub body: BodyExpect,
 }
 
@@ -80,6 +84,15 @@ pub enum Framing {
 
 /// A request target, the fixture file behind it and its expected type.
 struct Obj<'a>(&'a str, &'a str, &'a str);
+
+/// What a request target must be answered with: its bytes and description.
+struct Rep {
+    target: String,
+    content_type: String,
+    data: Vec<u8>,
+    etag: String,
+    last_modified: String,
+}
 
 struct Builder<'a> {
     fixture: &'a Fixture,
@@ -104,9 +117,23 @@ impl Builder<'_> {
             expect: Vec::new(),
             absent: Vec::new(),
             if_present: Vec::new(),
+            varies_on_accept: None,
             body: BodyExpect::Exact(Vec::new()),
         });
         self.cases.last_mut().unwrap()
+    }
+
+    /// What is served at `obj`: the fixture file as stored.
+    fn stored(&self, obj: Obj) -> Rep {
+        let Obj(target, file, content_type) = obj;
+        let v = (self.store.validators)(file);
+        Rep {
+            target: target.to_owned(),
+            content_type: content_type.to_owned(),
+            data: self.fixture.bytes(file),
+            etag: v.etag,
+            last_modified: v.last_modified,
+        }
     }
 
     /// 200 with the whole file.
@@ -117,21 +144,35 @@ impl Builder<'_> {
         obj: Obj,
         headers: &[(&'static str, &str)],
     ) {
-        let Obj(target, file, content_type) = obj;
-        let data = self.fixture.bytes(file);
-        let v = (self.store.validators)(file);
-        let case = self.case(name, method, target, headers);
+        let rep = self.stored(obj);
+        self.whole_of(name, method, &rep, headers);
+    }
+
+    /// 200 with the whole of a representation.
+    fn whole_of(
+        &mut self,
+        name: &str,
+        method: &'static str,
+        rep: &Rep,
+        headers: &[(&'static str, &str)],
+    ) -> &mut Case {
+        let case = self.case(name, method, &rep.target, headers);
         case.status = 200;
         case.expect = vec![
-            ("content-type", content_type.to_owned()),
-            ("content-length", data.len().to_string()),
+            ("content-type", rep.content_type.clone()),
+            ("content-length", rep.data.len().to_string()),
             ("accept-ranges", "bytes".into()),
-            ("etag", v.etag),
-            ("last-modified", v.last_modified),
+            ("etag", rep.etag.clone()),
+            ("last-modified", rep.last_modified.clone()),
             ("cache-control", CACHE_CONTROL.into()),
         ];
         case.absent = vec!["content-range"];
-        case.body = BodyExpect::Exact(if method == "HEAD" { Vec::new() } else { data });
+        case.body = BodyExpect::Exact(if method == "HEAD" {
+            Vec::new()
+        } else {
+            rep.data.clone()
+        });
+        case
     }
 
     /// 206 with one range.
@@ -141,30 +182,41 @@ impl Builder<'_> {
         method: &'static str,
         obj: Obj,
         headers: &[(&'static str, &str)],
-        (first, last): (u64, u64),
+        range: (u64, u64),
     ) {
-        let Obj(target, file, content_type) = obj;
-        let data = self.fixture.bytes(file);
-        let v = (self.store.validators)(file);
-        let case = self.case(name, method, target, headers);
+        let rep = self.stored(obj);
+        self.partial_of(name, method, &rep, headers, range);
+    }
+
+    /// 206 with one range of a representation.
+    fn partial_of(
+        &mut self,
+        name: &str,
+        method: &'static str,
+        rep: &Rep,
+        headers: &[(&'static str, &str)],
+        (first, last): (u64, u64),
+    ) -> &mut Case {
+        let case = self.case(name, method, &rep.target, headers);
         case.status = 206;
         case.expect = vec![
-            ("content-type", content_type.to_owned()),
+            ("content-type", rep.content_type.clone()),
             ("content-length", (last - first + 1).to_string()),
             (
                 "content-range",
-                format!("bytes {first}-{last}/{}", data.len()),
+                format!("bytes {first}-{last}/{}", rep.data.len()),
             ),
             ("accept-ranges", "bytes".into()),
-            ("etag", v.etag),
-            ("last-modified", v.last_modified),
+            ("etag", rep.etag.clone()),
+            ("last-modified", rep.last_modified.clone()),
             ("cache-control", CACHE_CONTROL.into()),
         ];
         case.body = BodyExpect::Exact(if method == "HEAD" {
             Vec::new()
         } else {
-            data[first as usize..=last as usize].to_vec()
+            rep.data[first as usize..=last as usize].to_vec()
         });
+        case
     }
 
     /// 206 multipart/byteranges.
@@ -177,20 +229,24 @@ impl Builder<'_> {
         range: &str,
         ranges: &[(u64, u64)],
     ) {
-        let data = self.fixture.bytes(file);
-        let v = (self.store.validators)(file);
-        let case = self.case(name, "GET", target, &[("Range", range)]);
+        let rep = self.stored(Obj(target, file, content_type));
+        self.multipart_of(name, &rep, range, ranges);
+    }
+
+    /// 206 multipart/byteranges of a representation.
+    fn multipart_of(&mut self, name: &str, rep: &Rep, range: &str, ranges: &[(u64, u64)]) {
+        let case = self.case(name, "GET", &rep.target, &[("Range", range)]);
         case.status = 206;
         case.expect = vec![
             ("accept-ranges", "bytes".into()),
-            ("etag", v.etag),
-            ("last-modified", v.last_modified),
+            ("etag", rep.etag.clone()),
+            ("last-modified", rep.last_modified.clone()),
             ("cache-control", CACHE_CONTROL.into()),
         ];
         case.absent = vec!["content-range"];
         case.body = BodyExpect::Multipart {
-            part_type: content_type.to_owned(),
-            data,
+            part_type: rep.content_type.clone(),
+            data: rep.data.clone(),
             ranges: ranges.to_vec(),
         };
     }
@@ -283,6 +339,7 @@ pub fn cases<'a>(fixture: &'a Fixture, store: &'a Store<'a>) -> Vec<Case> {
     methods::add(&mut b);
     paths::add(&mut b);
     index::add(&mut b);
+    derivatives::add(&mut b);
     b.cases
 }
 /// Sends every case and checks every expectation; reports all failures at once.
@@ -346,6 +403,17 @@ fn check(case: &Case, response: &RawResponse, framing: Framing) -> Result<(), St
     for name in case.absent.iter().chain(["content-encoding"].iter()) {
         if let Some(value) = response.header(name) {
             return Err(format!("{name} should be absent, got {value:?}"));
+        }
+    }
+    if let Some(expected) = case.varies_on_accept {
+        let varies = response
+            .headers
+            .iter()
+            .filter(|(name, _)| name == "vary")
+            .flat_map(|(_, value)| value.split(','))
+            .any(|member| member.trim().eq_ignore_ascii_case("accept"));
+        if varies != expected {
+            return Err(format!("Vary lists accept: {varies} (expected {expected})"));
         }
     }
     if response.header("x-content-type-options") != Some("nosniff") {

@@ -13,6 +13,9 @@ use crate::protocol::range::RangeLimits;
 use crate::service::ServiceSettings;
 use crate::signing::SigningKeys;
 use crate::transport::local::LocalSettings;
+use images::ImageArgs;
+
+mod images;
 
 /// Default cap on the answer to an open-ended range (`bytes=N-`): 5 MiB, under
 /// the 6 MB that a Lambda streamed response sends at full speed before it is
@@ -173,14 +176,21 @@ pub enum Command {
 /// What `media-streamer sign` signs.
 #[derive(Args, Debug, Clone)]
 pub struct SignArgs {
-    /// The path to sign, as in the URL: `/videos/clip.mp4`, or `/videos/` for
-    /// an index page.
+    /// The path to sign, as in the URL: `/videos/clip.mp4`, `/videos/` for an
+    /// index page, or `/photo.jpg?w=640&fmt=webp` for an image derivative
+    /// (the parameters are signed too).
     pub path: String,
 
     /// Seconds until the link expires; a negative value makes an already
     /// expired link (for tests).
     #[arg(long, allow_negative_numbers = true)]
     pub expires_in: i64,
+
+    /// The sizes the server allows for `w` and `h` (as the server's
+    /// MEDIA_IMAGE_SIZES), so that no link is signed that it would refuse.
+    #[arg(long, env = "MEDIA_IMAGE_SIZES", value_delimiter = ',',
+          default_values_t = crate::derivative::params::DEFAULT_SIZES.to_vec())]
+    pub image_sizes: Vec<u32>,
 
     #[command(flatten)]
     pub signing: SigningArgs,
@@ -331,6 +341,9 @@ pub struct ServiceArgs {
     #[arg(long, env = "MEDIA_INDEX_PAGE_SIZE", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub index_page_size: u64,
+
+    #[command(flatten)]
+    pub images: ImageArgs,
 }
 
 /// Signed links: with a secret set, every request must carry a valid
@@ -393,11 +406,20 @@ pub enum ConfigError {
     Signing(crate::signing::KeyError),
     #[error("set MEDIA_SIGNING_SECRET or MEDIA_SIGNING_KEYS, not both")]
     TwoSigningSettings,
+    #[error("set MEDIA_DERIVED_DIR or MEDIA_DERIVED_PREFIX, not both")]
+    TwoDerivedStores,
+    #[error("MEDIA_DERIVED_PREFIX keeps derivatives in the served bucket: set MEDIA_BUCKET too")]
+    DerivedPrefixWithoutBucket,
 }
 
 impl ServiceArgs {
-    /// The pipeline's settings; `lambda` picks the defaults of Lambda mode.
-    pub fn settings(&self, lambda: bool) -> Result<ServiceSettings, ConfigError> {
+    /// The pipeline's settings; `lambda` picks the defaults of Lambda mode,
+    /// `bucket` is the served bucket and its client, where one is served.
+    pub fn settings(
+        &self,
+        lambda: bool,
+        bucket: Option<(&aws_sdk_s3::Client, &str)>,
+    ) -> Result<ServiceSettings, ConfigError> {
         let cache_control = HeaderValue::from_str(&self.cache_control)
             .map_err(|_| ConfigError::CacheControl(self.cache_control.clone()))?;
         Ok(ServiceSettings {
@@ -417,6 +439,7 @@ impl ServiceArgs {
                 .unwrap_or(!lambda)
                 .then_some(self.index_page_size as usize),
             signing: self.signing.keys()?,
+            images: crate::derivative::Renderer::new(self.images.settings(bucket)?),
         })
     }
 }
@@ -470,7 +493,12 @@ mod tests {
         assert_eq!(serve.dir, PathBuf::from("/m"));
         assert_eq!(serve.addr, "0.0.0.0:80".parse().unwrap());
         assert_eq!(
-            serve.service.settings(false).unwrap().limits.open_ended_cap,
+            serve
+                .service
+                .settings(false, None)
+                .unwrap()
+                .limits
+                .open_ended_cap,
             7
         );
 
@@ -488,7 +516,7 @@ mod tests {
             Some(LAMBDA_PRESIGN_ABOVE_BYTES)
         );
         assert_eq!(
-            default.service.settings(false).unwrap().denied_status,
+            default.service.settings(false, None).unwrap().denied_status,
             http::StatusCode::FORBIDDEN
         );
         let s3 = parse(&[
@@ -511,7 +539,7 @@ mod tests {
         assert!(s3.source.path_style());
         assert_eq!(s3.source.presign(true), None);
         assert_eq!(
-            s3.service.settings(false).unwrap().denied_status,
+            s3.service.settings(false, None).unwrap().denied_status,
             http::StatusCode::NOT_FOUND
         );
     }
@@ -521,7 +549,7 @@ mod tests {
         let index = |args: &[&str], lambda: bool| {
             parse(args)
                 .service
-                .settings(lambda)
+                .settings(lambda, None)
                 .unwrap()
                 .index_page_size
         };
@@ -554,7 +582,7 @@ mod tests {
         let keys = |args: &[&str]| {
             parse(args)
                 .service
-                .settings(false)
+                .settings(false, None)
                 .map(|s| s.signing.is_some())
         };
         assert!(matches!(keys(&["media-streamer"]), Ok(false)));
@@ -647,6 +675,6 @@ mod tests {
         }
         let mut args = parse(&["media-streamer"]).service;
         args.cache_control = "bad\nvalue".into();
-        assert!(args.settings(false).is_err());
+        assert!(args.settings(false, None).is_err());
     }
 }

@@ -1,0 +1,92 @@
+//! Settings of image derivatives.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::ConfigError;
+use crate::derivative::params::DEFAULT_SIZES;
+use crate::derivative::store::DerivedStore;
+use crate::derivative::ImageSettings;
+use crate::image::DEFAULT_MAX_PIXELS;
+
+/// Image derivatives: `?w=&h=&fit=&fmt=&q=` on an image URL.
+#[derive(Args, Debug, Clone)]
+pub struct ImageArgs {
+    /// The widths and heights `w` and `h` may take, comma-separated; any other
+    /// value is a 400 that lists these.
+    #[arg(long, env = "MEDIA_IMAGE_SIZES", value_delimiter = ',',
+          default_values_t = DEFAULT_SIZES.to_vec(),
+          value_parser = clap::value_parser!(u32).range(1..=16384))]
+    pub image_sizes: Vec<u32>,
+
+    /// Sources with more pixels than this are refused (422) from their header,
+    /// before any decoding.
+    #[arg(long, env = "MEDIA_IMAGE_MAX_PIXELS", default_value_t = DEFAULT_MAX_PIXELS,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub image_max_pixels: u64,
+
+    /// Renders at once, each on a thread of its own; 0 is one per CPU. Other
+    /// requests keep being served while they run.
+    #[arg(long, env = "MEDIA_IMAGE_WORKERS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=64))]
+    pub image_workers: u64,
+
+    /// A directory that keeps rendered derivatives (created if missing); a
+    /// derivative is then rendered once and read back after. Empty is off.
+    #[arg(long, env = "MEDIA_DERIVED_DIR")]
+    pub derived_dir: Option<PathBuf>,
+
+    /// With a bucket served: a key prefix of that bucket that keeps rendered
+    /// derivatives (for example `_derived/`). Empty is off.
+    #[arg(long, env = "MEDIA_DERIVED_PREFIX")]
+    pub derived_prefix: Option<String>,
+
+    /// Seconds a derivative stored in S3 is served before its source is
+    /// checked again (a HeadObject, in the background); a changed source has
+    /// it rendered anew. A directory store checks on every request.
+    #[arg(long, env = "MEDIA_DERIVED_RECHECK_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub derived_recheck_secs: u64,
+}
+
+impl ImageArgs {
+    /// The image pipeline's settings; `bucket` is the served bucket and its
+    /// client, where one is served.
+    pub fn settings(
+        &self,
+        bucket: Option<(&aws_sdk_s3::Client, &str)>,
+    ) -> Result<ImageSettings, ConfigError> {
+        let dir = self
+            .derived_dir
+            .clone()
+            .filter(|d| !d.as_os_str().is_empty());
+        let prefix = self.derived_prefix.clone().filter(|p| !p.is_empty());
+        let store = match (dir, prefix, bucket) {
+            (Some(_), Some(_), _) => return Err(ConfigError::TwoDerivedStores),
+            (Some(dir), None, _) => Some(DerivedStore::Dir(dir)),
+            (None, Some(_), None) => return Err(ConfigError::DerivedPrefixWithoutBucket),
+            (None, Some(prefix), Some((client, bucket))) => Some(DerivedStore::S3 {
+                client: client.clone(),
+                bucket: bucket.to_owned(),
+                prefix,
+            }),
+            (None, None, _) => None,
+        };
+        let workers = match self.image_workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n as usize,
+        };
+        let mut sizes = self.image_sizes.clone();
+        sizes.sort_unstable();
+        sizes.dedup();
+        Ok(ImageSettings {
+            sizes,
+            max_pixels: self.image_max_pixels,
+            workers,
+            store,
+            recheck_after: Duration::from_secs(self.derived_recheck_secs),
+        })
+    }
+}

@@ -1,0 +1,572 @@
+//! Image derivatives: a stored image at the size and in the format a page
+//! asks for, served as a representation of its own (a strong ETag from the
+//! source's validator, the canonical parameters and the engine's version;
+//! the source's Last-Modified), so every HTTP rule holds for it as for a file.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::image::{self, ImageError, OutputFormat, RenderSpec};
+use crate::protocol::conditional::{EntityTag, Validators};
+use crate::protocol::delegation::{StoreCapabilities, StorePlan};
+use crate::protocol::description::Description;
+use crate::protocol::range::ByteRange;
+use crate::representation::{BodyStream, Opened, RangeReader, Representation, SourceError};
+use crate::source::StoredObject;
+use params::{FormatChoice, ImageParams};
+use store::{DerivedStore, StoredDerivative};
+
+pub mod params;
+pub mod store;
+
+/// The largest source read for rendering; a larger one is refused (422).
+pub const MAX_SOURCE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Settings of the image pipeline, from configuration.
+#[derive(Clone, Debug)]
+pub struct ImageSettings {
+    /// The values `w` and `h` may take.
+    pub sizes: Vec<u32>,
+    /// Sources with more pixels than this are refused before decoding.
+    pub max_pixels: u64,
+    /// Renders at once, each on a thread of the blocking pool.
+    pub workers: usize,
+    /// Where rendered derivatives are kept; `None` renders every time.
+    pub store: Option<DerivedStore>,
+    /// How long a stored derivative is served before its source is checked
+    /// again, where that check costs a round trip (S3).
+    pub recheck_after: Duration,
+}
+
+impl Default for ImageSettings {
+    /// The defaults of configuration, with one worker and no derived store.
+    fn default() -> Self {
+        ImageSettings {
+            sizes: params::DEFAULT_SIZES.to_vec(),
+            max_pixels: image::DEFAULT_MAX_PIXELS,
+            workers: 1,
+            store: None,
+            recheck_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The file name extensions of the images the engine decodes.
+pub fn is_decodable_image(file_name: &str) -> bool {
+    let extension = file_name.rsplit_once('.').map_or("", |(_, e)| e);
+    ["jpg", "jpeg", "png", "webp", "gif", "avif"]
+        .iter()
+        .any(|known| extension.eq_ignore_ascii_case(known))
+}
+
+/// Which formats a request's `Accept` takes, as far as `fmt=auto` cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AcceptClass {
+    Avif,
+    Webp,
+    Other,
+}
+
+impl AcceptClass {
+    /// From an `Accept` field value: does it list `image/avif`, else
+    /// `image/webp`? (A `q=0` entry is a refusal, RFC 9110 §12.4.2.)
+    pub fn of(accept: Option<&str>) -> Self {
+        let accept = accept.unwrap_or("");
+        let lists = |wanted: &str| {
+            accept.split(',').any(|item| {
+                let mut parts = item.split(';').map(str::trim);
+                let media = parts.next().unwrap_or("");
+                let refused = parts.any(|p| {
+                    p.strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                        .is_some_and(|q| q == 0.0)
+                });
+                media.eq_ignore_ascii_case(wanted) && !refused
+            })
+        };
+        if lists("image/avif") {
+            AcceptClass::Avif
+        } else if lists("image/webp") {
+            AcceptClass::Webp
+        } else {
+            AcceptClass::Other
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            AcceptClass::Avif => "avif",
+            AcceptClass::Webp => "webp",
+            AcceptClass::Other => "other",
+        }
+    }
+}
+
+/// One derivative, named by what determines its bytes apart from the
+/// source's version.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DerivativeId {
+    /// The source's key.
+    pub key: String,
+    pub params: ImageParams,
+    /// For `fmt=auto` only: the class of the request's `Accept`.
+    pub accept: Option<AcceptClass>,
+}
+
+impl DerivativeId {
+    pub fn new(key: &str, params: ImageParams, accept: Option<&str>) -> Self {
+        DerivativeId {
+            key: key.to_owned(),
+            params,
+            accept: (params.format == FormatChoice::Auto).then(|| AcceptClass::of(accept)),
+        }
+    }
+
+    /// Its name in a derived store: the source's key, then the canonical
+    /// parameters, the Accept class and the engine version.
+    pub fn stored_name(&self) -> String {
+        let mut name = self.params.canonical().replace('&', ",");
+        if name.is_empty() {
+            name.push_str("orig");
+        }
+        if let Some(accept) = self.accept {
+            name.push_str(",accept=");
+            name.push_str(accept.as_str());
+        }
+        format!("{}/{name},e={}", self.key, image::ENGINE_VERSION)
+    }
+
+    /// The derivative's strong ETag for a source with `source_etag`: a
+    /// changed source, parameter or engine gives another.
+    pub fn etag(&self, source_etag: &str) -> EntityTag {
+        let mut hash = Sha256::new();
+        for part in [
+            source_etag,
+            &self.params.canonical(),
+            self.accept.map_or("", AcceptClass::as_str),
+            image::ENGINE_VERSION,
+        ] {
+            hash.update(part.as_bytes());
+            hash.update(b"\n");
+        }
+        let digest = hash.finalize();
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        EntityTag::strong(&format!("d-{hex}")).expect("hex digits are etagc")
+    }
+
+    /// The output format for a source with or without transparency.
+    pub fn output_format(&self, source_has_alpha: bool) -> OutputFormat {
+        match (self.params.format, self.accept) {
+            (FormatChoice::Jpeg, _) => OutputFormat::Jpeg,
+            (FormatChoice::Png, _) => OutputFormat::Png,
+            (FormatChoice::Webp, _) => OutputFormat::Webp,
+            (FormatChoice::Avif, _) => OutputFormat::Avif,
+            (FormatChoice::Auto, Some(AcceptClass::Avif)) => OutputFormat::Avif,
+            (FormatChoice::Auto, Some(AcceptClass::Webp)) => OutputFormat::Webp,
+            (FormatChoice::Auto, _) if source_has_alpha => OutputFormat::Png,
+            (FormatChoice::Auto, _) => OutputFormat::Jpeg,
+        }
+    }
+}
+
+type RenderResult = Result<StoredDerivative, Arc<SourceError>>;
+
+/// Renders derivatives: at most `workers` at once, and one render per
+/// derivative at a time however many requests ask for it.
+pub struct Renderer {
+    settings: ImageSettings,
+    permits: Semaphore,
+    in_flight: Mutex<HashMap<String, Shared<BoxFuture<'static, RenderResult>>>>,
+    /// When each stored derivative's source was last checked (S3 stores).
+    checked: Mutex<HashMap<String, Instant>>,
+    /// Renders finished by this process.
+    renders: AtomicU64,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Renderer {
+    pub fn new(settings: ImageSettings) -> Arc<Self> {
+        Arc::new(Renderer {
+            permits: Semaphore::new(settings.workers.max(1)),
+            settings,
+            in_flight: Mutex::new(HashMap::new()),
+            checked: Mutex::new(HashMap::new()),
+            renders: AtomicU64::new(0),
+        })
+    }
+
+    /// How many renders this process has finished (a request served from
+    /// the derived store, or one that waited on another's render, adds none).
+    pub fn renders(&self) -> u64 {
+        self.renders.load(Ordering::Relaxed)
+    }
+
+    pub fn settings(&self) -> &ImageSettings {
+        &self.settings
+    }
+}
+
+/// An image derivative, as a representation.
+pub(crate) struct ImageDerivative {
+    pub source: StoredObject,
+    pub id: DerivativeId,
+    pub renderer: Arc<Renderer>,
+}
+
+#[async_trait]
+impl Representation for ImageDerivative {
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::DescribeThenRead
+    }
+
+    /// The stored derivative where there is a current one, else a render.
+    async fn open(&self, _plan: &StorePlan) -> Result<Opened, SourceError> {
+        let name = self.id.stored_name();
+        let store = self.renderer.settings.store.as_ref();
+        if let Some(store) = store.filter(|s| !s.checks_source_every_read()) {
+            if let Some(stored) = store.get(&name).await? {
+                self.recheck_later(store, &name, &stored);
+                return Ok(self.found(stored));
+            }
+        }
+        let source = match self.source.open(&StorePlan::Describe).await? {
+            Opened::Found {
+                description,
+                reader,
+                ..
+            } => (description, reader),
+            Opened::Refused { .. } => {
+                return Err(SourceError::Upstream(
+                    "the source refused a description".into(),
+                ))
+            }
+        };
+        if let Some(store) = store.filter(|s| s.checks_source_every_read()) {
+            if let Some(stored) = store.get(&name).await? {
+                if stored.source_etag == source.0.etag().to_string() {
+                    return Ok(self.found(stored));
+                }
+            }
+        }
+        let rendered = self.render_once(name, source.0, source.1).await?;
+        Ok(self.found(rendered))
+    }
+}
+
+impl ImageDerivative {
+    fn found(&self, stored: StoredDerivative) -> Opened {
+        let description = Description {
+            size: stored.bytes.len() as u64,
+            validators: Validators {
+                etag: self.id.etag(&stored.source_etag),
+                last_modified: stored.source_last_modified,
+            },
+            content_type: stored.content_type,
+            cache_control: None,
+        };
+        Opened::Found {
+            description,
+            reader: Arc::new(InMemory(stored.bytes)),
+            started: None,
+        }
+    }
+
+    /// Renders the derivative, or waits for the render already under way.
+    async fn render_once(
+        &self,
+        name: String,
+        source: Description,
+        reader: Arc<dyn RangeReader>,
+    ) -> Result<StoredDerivative, SourceError> {
+        let renderer = Arc::clone(&self.renderer);
+        let flight_key = format!("{name}\n{}", source.etag());
+        let shared = {
+            let mut in_flight = renderer
+                .in_flight
+                .lock()
+                .map_err(|_| SourceError::Upstream("render table poisoned".into()))?;
+            in_flight
+                .entry(flight_key.clone())
+                .or_insert_with(|| {
+                    let (renderer, id) = (Arc::clone(&renderer), self.id.clone());
+                    async move {
+                        let result = render(&renderer, &id, &name, source, reader).await;
+                        if let Ok(mut in_flight) = renderer.in_flight.lock() {
+                            in_flight.remove(&flight_key);
+                        }
+                        result.map_err(Arc::new)
+                    }
+                    .boxed()
+                    .shared()
+                })
+                .clone()
+        };
+        shared.await.map_err(|e| copy_error(&e))
+    }
+
+    /// Checks in the background, at most once per `recheck_after`, that the
+    /// source of a stored derivative is still the version it was rendered
+    /// from; a changed source has the derivative removed, so the next
+    /// request renders it anew.
+    fn recheck_later(&self, store: &DerivedStore, name: &str, stored: &StoredDerivative) {
+        let now = Instant::now();
+        if let Ok(mut checked) = self.renderer.checked.lock() {
+            let due = checked
+                .get(name)
+                .is_none_or(|at| now.duration_since(*at) >= self.renderer.settings.recheck_after);
+            if !due {
+                return;
+            }
+            checked.insert(name.to_owned(), now);
+        }
+        let (source, store, name) = (
+            StoredObject {
+                source: Arc::clone(&self.source.source),
+                key: self.source.key.clone(),
+            },
+            store.clone(),
+            name.to_owned(),
+        );
+        let rendered_from = stored.source_etag.clone();
+        tokio::spawn(async move {
+            let current = match source.open(&StorePlan::Describe).await {
+                Ok(Opened::Found { description, .. }) => Some(description.etag().to_string()),
+                Err(SourceError::NotFound) => None,
+                _ => return,
+            };
+            if current.as_deref() != Some(rendered_from.as_str()) {
+                if let Err(e) = store.remove(&name).await {
+                    tracing::warn!(name, error = %e, "a stale derivative could not be removed");
+                }
+            }
+        });
+    }
+}
+
+/// Reads the source, renders on the blocking pool within the worker bound,
+/// and keeps the result in the derived store.
+async fn render(
+    renderer: &Renderer,
+    id: &DerivativeId,
+    name: &str,
+    source: Description,
+    reader: Arc<dyn RangeReader>,
+) -> Result<StoredDerivative, SourceError> {
+    let settings = &renderer.settings;
+    if source.size > MAX_SOURCE_BYTES {
+        return Err(SourceError::Unprocessable(format!(
+            "the image is {} bytes; the most read for rendering is {MAX_SOURCE_BYTES}",
+            source.size
+        )));
+    }
+    let head = read_all(
+        reader.as_ref(),
+        source.size.min(image::PROBE_HEAD_LEN as u64),
+    )
+    .await?;
+    let probe = image::probe(&head).map_err(unprocessable)?;
+    let pixels = u64::from(probe.width) * u64::from(probe.height);
+    if pixels > settings.max_pixels {
+        return Err(unprocessable(ImageError::TooManyPixels {
+            pixels,
+            limit: settings.max_pixels,
+        }));
+    }
+    let bytes = if head.len() as u64 == source.size {
+        head
+    } else {
+        read_all(reader.as_ref(), source.size).await?
+    };
+    let spec = RenderSpec {
+        width: id.params.width,
+        height: id.params.height,
+        fit: match id.params.fit {
+            params::Fit::Inside => image::Fit::Inside,
+            params::Fit::Cover => image::Fit::Cover,
+        },
+        format: id.output_format(probe.has_alpha),
+        quality: id.params.quality,
+    };
+    let max_pixels = settings.max_pixels;
+    let _permit = renderer
+        .permits
+        .acquire()
+        .await
+        .map_err(|_| SourceError::Upstream("the renderer is closed".into()))?;
+    let rendered = tokio::task::spawn_blocking(move || image::render(&bytes, &spec, max_pixels))
+        .await
+        .map_err(|_| SourceError::Unprocessable("the image could not be decoded".into()))?
+        .map_err(unprocessable)?;
+    renderer.renders.fetch_add(1, Ordering::Relaxed);
+    let derivative = StoredDerivative {
+        bytes: Bytes::from(rendered.bytes),
+        content_type: rendered.content_type.to_owned(),
+        source_etag: source.etag().to_string(),
+        source_last_modified: source.last_modified(),
+    };
+    if let Some(store) = &settings.store {
+        match store.put(name, &derivative).await {
+            // Its source was described just now: no check is due before
+            // `recheck_after` has passed.
+            Ok(()) => {
+                if let Ok(mut checked) = renderer.checked.lock() {
+                    checked.insert(name.to_owned(), Instant::now());
+                }
+            }
+            Err(e) => tracing::warn!(name, error = %e, "a derivative could not be stored"),
+        }
+    }
+    Ok(derivative)
+}
+
+/// The first `length` bytes of the source, in memory.
+async fn read_all(reader: &dyn RangeReader, length: u64) -> Result<Bytes, SourceError> {
+    let Some(range) = ByteRange::whole(length) else {
+        return Ok(Bytes::new());
+    };
+    let mut body: BodyStream = reader.read(range);
+    let mut bytes = BytesMut::with_capacity(usize::try_from(length).unwrap_or(0));
+    while let Some(chunk) = body.next().await {
+        bytes.extend_from_slice(&chunk?);
+    }
+    Ok(bytes.freeze())
+}
+
+fn unprocessable(e: ImageError) -> SourceError {
+    SourceError::Unprocessable(e.to_string())
+}
+
+/// A shared render's failure, for each request that waited on it.
+fn copy_error(e: &SourceError) -> SourceError {
+    match e {
+        SourceError::NotFound => SourceError::NotFound,
+        SourceError::Forbidden => SourceError::Forbidden,
+        SourceError::Changed => SourceError::Changed,
+        SourceError::Io(io) => SourceError::Io(std::io::Error::new(io.kind(), io.to_string())),
+        SourceError::Unavailable(s) => SourceError::Unavailable(s.clone()),
+        SourceError::Upstream(s) => SourceError::Upstream(s.clone()),
+        SourceError::Unprocessable(s) => SourceError::Unprocessable(s.clone()),
+    }
+}
+
+/// Bytes held in memory, read by range.
+struct InMemory(Bytes);
+
+impl RangeReader for InMemory {
+    fn read(&self, range: ByteRange) -> BodyStream {
+        let start = usize::try_from(range.first).unwrap_or(usize::MAX);
+        let end = usize::try_from(range.last)
+            .ok()
+            .and_then(|l| l.checked_add(1))
+            .unwrap_or(usize::MAX);
+        let chunk = if start <= end && end <= self.0.len() {
+            Ok(self.0.slice(start..end))
+        } else {
+            Err(SourceError::Changed)
+        };
+        Box::pin(futures_util::stream::once(async move { chunk }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_accept_class() {
+        let cases = [
+            (None, AcceptClass::Other),
+            (Some("*/*"), AcceptClass::Other),
+            (
+                Some("image/avif,image/webp,image/apng,image/*,*/*;q=0.8"),
+                AcceptClass::Avif,
+            ),
+            (Some("image/webp,*/*"), AcceptClass::Webp),
+            (Some("IMAGE/WEBP"), AcceptClass::Webp),
+            (Some("image/avif;q=0, image/webp"), AcceptClass::Webp),
+            (Some("image/avif;q=0"), AcceptClass::Other),
+            (Some("image/png,image/jpeg"), AcceptClass::Other),
+        ];
+        for (accept, class) in cases {
+            assert_eq!(AcceptClass::of(accept), class, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn names_and_tags_change_with_what_changes_the_bytes() {
+        let p = |q: &str| {
+            params::parse(Some(q), params::DEFAULT_SIZES)
+                .unwrap()
+                .unwrap()
+        };
+        let id = DerivativeId::new("photos/cat.jpg", p("fmt=webp&w=640"), Some("image/avif"));
+        assert_eq!(id.accept, None);
+        assert_eq!(
+            id.stored_name(),
+            format!("photos/cat.jpg/w=640,fmt=webp,e={}", image::ENGINE_VERSION)
+        );
+        let auto = DerivativeId::new("cat.jpg", p("w=640"), Some("image/avif,*/*"));
+        assert_eq!(
+            auto.stored_name(),
+            format!("cat.jpg/w=640,accept=avif,e={}", image::ENGINE_VERSION)
+        );
+        let tag = auto.etag("\"abc\"");
+        assert_eq!(tag, auto.etag("\"abc\""));
+        assert!(!tag.is_weak());
+        assert_ne!(tag, auto.etag("\"abd\""));
+        assert_ne!(
+            tag,
+            DerivativeId::new("cat.jpg", p("w=640"), Some("image/webp")).etag("\"abc\"")
+        );
+        assert_ne!(
+            tag,
+            DerivativeId::new("cat.jpg", p("w=384"), Some("image/avif")).etag("\"abc\"")
+        );
+    }
+
+    #[test]
+    fn auto_picks_what_the_client_takes() {
+        let p = |q: &str| {
+            params::parse(Some(q), params::DEFAULT_SIZES)
+                .unwrap()
+                .unwrap()
+        };
+        let cases = [
+            ("w=640", Some("image/avif"), false, OutputFormat::Avif),
+            ("w=640", Some("image/webp"), true, OutputFormat::Webp),
+            ("w=640", None, false, OutputFormat::Jpeg),
+            ("w=640", None, true, OutputFormat::Png),
+            (
+                "w=640&fmt=jpeg",
+                Some("image/avif"),
+                true,
+                OutputFormat::Jpeg,
+            ),
+            ("fmt=png", None, false, OutputFormat::Png),
+        ];
+        for (query, accept, alpha, format) in cases {
+            let id = DerivativeId::new("a.png", p(query), accept);
+            assert_eq!(
+                id.output_format(alpha),
+                format,
+                "{query} {accept:?} {alpha}"
+            );
+        }
+    }
+}

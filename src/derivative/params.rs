@@ -1,0 +1,287 @@
+//! The query parameters that ask for an image derivative, parsed strictly
+//! and written back in one canonical form (for the derivative's ETag, its
+//! stored name and its signature).
+
+use std::fmt::{self, Write as _};
+
+use percent_encoding::percent_decode_str;
+
+/// The default sizes a `w` or `h` may take: the widths pages ask for
+/// (Next.js's device and image sizes), so that a CDN sees few distinct URLs.
+pub const DEFAULT_SIZES: &[u32] = &[
+    16, 32, 48, 64, 96, 128, 256, 320, 384, 640, 750, 828, 1080, 1200, 1280, 1920, 2048, 3840,
+];
+
+/// The parameters of a signed link; they are not derivative parameters.
+pub const SIGNATURE_PARAMS: [&str; 3] = ["expires", "kid", "sig"];
+
+/// How the picture fills the box `w`×`h`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Fit {
+    /// Within the box, the aspect kept.
+    #[default]
+    Inside,
+    /// The whole box, the aspect kept, cropped about the centre.
+    Cover,
+}
+
+/// The output format asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum FormatChoice {
+    /// From the request's `Accept`: AVIF, else WebP, else JPEG (PNG for a
+    /// source with transparency).
+    #[default]
+    Auto,
+    Jpeg,
+    Png,
+    Webp,
+    Avif,
+}
+
+/// A derivative request: at least one parameter was given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ImageParams {
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub fit: Fit,
+    pub format: FormatChoice,
+    pub quality: Option<u8>,
+}
+
+/// Why a derivative query is refused (400); the text says which parameter.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParamError {
+    #[error("unknown parameter '{0}' (images take w, h, fit, fmt and q)")]
+    Unknown(String),
+    #[error("the parameter '{0}' is given more than once")]
+    Repeated(String),
+    #[error("'{name}={value}' is not allowed: {name} is one of {allowed}")]
+    NotAllowed {
+        name: &'static str,
+        value: String,
+        allowed: String,
+    },
+    #[error(
+        "image parameters (w, h, fit, fmt, q) apply to JPEG, PNG, WebP, GIF and AVIF images only"
+    )]
+    NotAnImage,
+}
+
+/// Parses the derivative parameters of `query`, leaving out the signature's.
+/// `Ok(None)` when there are none: the stored bytes are served. `sizes` are
+/// the values `w` and `h` may take.
+pub fn parse(query: Option<&str>, sizes: &[u32]) -> Result<Option<ImageParams>, ParamError> {
+    let mut params = ImageParams::default();
+    let mut seen: Vec<&str> = Vec::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, raw) = pair.split_once('=').unwrap_or((pair, ""));
+        if SIGNATURE_PARAMS.contains(&name) {
+            continue;
+        }
+        let value = percent_decode_str(raw).decode_utf8_lossy();
+        let name: &'static str = match name {
+            "w" => "w",
+            "h" => "h",
+            "fit" => "fit",
+            "fmt" => "fmt",
+            "q" => "q",
+            other => {
+                let other = percent_decode_str(other).decode_utf8_lossy();
+                return Err(ParamError::Unknown(other.chars().take(64).collect()));
+            }
+        };
+        if seen.contains(&name) {
+            return Err(ParamError::Repeated(name.to_owned()));
+        }
+        seen.push(name);
+        let refuse = |allowed: String| ParamError::NotAllowed {
+            name,
+            value: value.chars().take(64).collect(),
+            allowed,
+        };
+        match name {
+            "w" | "h" => {
+                let size = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|v| sizes.contains(v) && !value.starts_with('0'))
+                    .ok_or_else(|| refuse(list(sizes)))?;
+                if name == "w" {
+                    params.width = Some(size);
+                } else {
+                    params.height = Some(size);
+                }
+            }
+            "fit" => {
+                params.fit = match &*value {
+                    "inside" => Fit::Inside,
+                    "cover" => Fit::Cover,
+                    _ => return Err(refuse("inside, cover".to_owned())),
+                }
+            }
+            "fmt" => {
+                params.format = match &*value {
+                    "auto" => FormatChoice::Auto,
+                    "jpeg" => FormatChoice::Jpeg,
+                    "png" => FormatChoice::Png,
+                    "webp" => FormatChoice::Webp,
+                    "avif" => FormatChoice::Avif,
+                    _ => return Err(refuse("auto, jpeg, png, webp, avif".to_owned())),
+                }
+            }
+            _ => {
+                params.quality = Some(
+                    value
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|q| (1..=100).contains(q) && !value.starts_with('0'))
+                        .ok_or_else(|| refuse("1 to 100".to_owned()))?,
+                );
+            }
+        }
+    }
+    Ok((!seen.is_empty()).then_some(params))
+}
+
+fn list(sizes: &[u32]) -> String {
+    let mut text = String::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let _ = write!(text, "{}{size}", if i == 0 { "" } else { ", " });
+    }
+    text
+}
+
+impl ImageParams {
+    /// The parameters in canonical form: `w`, `h`, `fit`, `fmt`, `q` in that
+    /// order, each only when it differs from its default. Two queries that
+    /// ask for the same picture have the same canonical form; changing it is
+    /// a cache-busting event (it names stored derivatives and is signed).
+    pub fn canonical(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(w) = self.width {
+            parts.push(format!("w={w}"));
+        }
+        if let Some(h) = self.height {
+            parts.push(format!("h={h}"));
+        }
+        if self.fit == Fit::Cover {
+            parts.push("fit=cover".to_owned());
+        }
+        if self.format != FormatChoice::Auto {
+            parts.push(format!("fmt={}", self.format));
+        }
+        if let Some(q) = self.quality {
+            parts.push(format!("q={q}"));
+        }
+        parts.join("&")
+    }
+}
+
+impl fmt::Display for FormatChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FormatChoice::Auto => "auto",
+            FormatChoice::Jpeg => "jpeg",
+            FormatChoice::Png => "png",
+            FormatChoice::Webp => "webp",
+            FormatChoice::Avif => "avif",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(f: impl FnOnce(&mut ImageParams)) -> Result<Option<ImageParams>, ParamError> {
+        let mut p = ImageParams::default();
+        f(&mut p);
+        Ok(Some(p))
+    }
+
+    fn not_allowed(name: &'static str, value: &str, allowed: &str) -> ParamError {
+        ParamError::NotAllowed {
+            name,
+            value: value.to_owned(),
+            allowed: allowed.to_owned(),
+        }
+    }
+
+    #[test]
+    fn parses_strictly() {
+        let sizes = "16, 32, 48, 64, 96, 128, 256, 320, 384, 640, 750, 828, 1080, 1200, 1280, 1920, 2048, 3840";
+        let cases: Vec<(&str, Result<Option<ImageParams>, ParamError>)> = vec![
+            ("", Ok(None)),
+            ("expires=1&kid=a&sig=x", Ok(None)),
+            ("w=640", params(|p| p.width = Some(640))),
+            (
+                "h=384&w=640",
+                params(|p| (p.width, p.height) = (Some(640), Some(384))),
+            ),
+            (
+                "w=640&fit=cover",
+                params(|p| (p.width, p.fit) = (Some(640), Fit::Cover)),
+            ),
+            ("fit=inside", params(|_| {})),
+            ("fmt=webp", params(|p| p.format = FormatChoice::Webp)),
+            ("fmt=auto&q=75", params(|p| p.quality = Some(75))),
+            ("q=100", params(|p| p.quality = Some(100))),
+            (
+                "w=640&expires=1&kid=a&sig=x",
+                params(|p| p.width = Some(640)),
+            ),
+            ("w=640&&", params(|p| p.width = Some(640))),
+            ("w=641", Err(not_allowed("w", "641", sizes))),
+            ("w=0640", Err(not_allowed("w", "0640", sizes))),
+            ("w=", Err(not_allowed("w", "", sizes))),
+            ("w", Err(not_allowed("w", "", sizes))),
+            ("h=-16", Err(not_allowed("h", "-16", sizes))),
+            ("w=99999999999", Err(not_allowed("w", "99999999999", sizes))),
+            ("fit=fill", Err(not_allowed("fit", "fill", "inside, cover"))),
+            (
+                "fmt=gif",
+                Err(not_allowed("fmt", "gif", "auto, jpeg, png, webp, avif")),
+            ),
+            (
+                "fmt=WEBP",
+                Err(not_allowed("fmt", "WEBP", "auto, jpeg, png, webp, avif")),
+            ),
+            ("q=0", Err(not_allowed("q", "0", "1 to 100"))),
+            ("q=101", Err(not_allowed("q", "101", "1 to 100"))),
+            (
+                "q=5%30",
+                Ok(Some(ImageParams {
+                    quality: Some(50),
+                    ..ImageParams::default()
+                })),
+            ),
+            ("w=640&w=640", Err(ParamError::Repeated("w".into()))),
+            ("width=640", Err(ParamError::Unknown("width".into()))),
+            ("v=3&w=640", Err(ParamError::Unknown("v".into()))),
+        ];
+        for (query, expected) in cases {
+            assert_eq!(parse(Some(query), DEFAULT_SIZES), expected, "{query}");
+        }
+    }
+
+    #[test]
+    fn the_refusal_names_the_allowed_sizes() {
+        let e = parse(Some("w=500"), &[16, 32]).unwrap_err();
+        assert_eq!(e.to_string(), "'w=500' is not allowed: w is one of 16, 32");
+    }
+
+    #[test]
+    fn writes_one_canonical_form() {
+        let cases = [
+            ("w=640", "w=640"),
+            ("fmt=webp&w=640", "w=640&fmt=webp"),
+            ("q=80&fit=cover&h=384&w=640", "w=640&h=384&fit=cover&q=80"),
+            ("fit=inside&fmt=auto&w=640", "w=640"),
+            ("fmt=avif", "fmt=avif"),
+        ];
+        for (query, canonical) in cases {
+            let p = parse(Some(query), DEFAULT_SIZES).unwrap().unwrap();
+            assert_eq!(p.canonical(), canonical, "{query}");
+        }
+    }
+}
