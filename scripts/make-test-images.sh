@@ -39,4 +39,14 @@ $CONVERT -size 64x48 gradient:'#000000-#ffffff' \( -size 48x64 gradient:'#ff0000
 $CONVERT rgb16.png -depth 8 -define png:exclude-chunks=date,time PNG24:rgb16-ref.png
 $CONVERT rgb16.png \( -size 48x64 gradient:white-black -rotate 90 \) -alpha off \
   -compose CopyOpacity -composite -depth 16 -define png:exclude-chunks=date,time PNG64:rgba16.png
+# bomb.png: a PNG whose header says 40000 x 40000 (6.4 GB decoded) in a few KB;
+# its data is never reached, so its CRCs are left zero.
+python3 - <<'PY'
+import struct
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + b"\0\0\0\0"
+ihdr = struct.pack(">II", 40000, 40000) + bytes([8, 6, 0, 0, 0])
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"\x78\x9c" * 1000) + chunk(b"IEND", b"")
+open("bomb.png", "wb").write(png)
+PY
 ls -l

@@ -9,6 +9,7 @@ mod edge;
 mod emf;
 mod faults;
 mod fixture;
+mod images;
 mod lambda;
 mod loadtest;
 mod local;
