@@ -18,7 +18,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(request key range conditional signature)
+    targets=(request key range conditional signature params)
 fi
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
