@@ -195,12 +195,16 @@ const settled = players.map((m) => new Promise((resolve) => {
   if (m.readyState >= 1 || m.error) return resolve();
   m.addEventListener('loadedmetadata', resolve, { once: true });
   m.addEventListener('error', resolve, { once: true });
+})).concat([...document.querySelectorAll('main img')].map((i) => {
+  i.loading = 'eager';
+  return i.decode().catch(() => {});
 }));
 const timeout = new Promise((resolve) => setTimeout(resolve, 20000));
 Promise.race([Promise.all(settled), timeout]).then(() => done({
   videos: [...document.querySelectorAll('main video')].map((v) => v.getAttribute('src')),
   audios: [...document.querySelectorAll('main audio')].map((a) => a.getAttribute('src')),
   images: [...document.querySelectorAll('main img')].map((i) => i.getAttribute('src')),
+  thumbnails: [...document.querySelectorAll('main img')].map((i) => i.naturalWidth),
   loaded: players.map((m) => [m.getAttribute('src'), m.readyState, m.error ? m.error.code : null]),
   urls: [...document.querySelectorAll('code.url')].map((c) => c.textContent),
   snippets: [...document.querySelectorAll('code.snippet')].map((c) => c.textContent),
@@ -332,6 +336,51 @@ async fn every_sample_plays_and_seeks_on_range_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_derivative_format_decodes_in_chromium() {
+    let _serial = crate::MEASURE.lock().await;
+    let server = serve_samples(&[]).await;
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/", base(server.addr))).await;
+    let mut failures = Vec::new();
+    for image in IMAGES {
+        // (query, natural width and height)
+        for (query, size) in [
+            ("w=128&fmt=jpeg", (128, 72)),
+            ("w=128&fmt=png", (128, 72)),
+            ("w=128&fmt=webp", (128, 72)),
+            ("w=128&fmt=avif", (128, 72)),
+            ("w=64&h=64&fit=cover&fmt=webp", (64, 64)),
+            ("w=3840", (640, 360)),
+            ("w=256", (256, 144)),
+        ] {
+            let src = format!("/{image}?{query}");
+            let result = browser.run(DECODE_IMAGE, vec![json!(src)]).await;
+            if result["width"] != size.0 || result["height"] != size.1 {
+                failures.push(format!("{src}: {result}"));
+            }
+        }
+    }
+    // An Accept that lists AVIF (Chromium's for images) gets AVIF from
+    // fmt=auto. (From a page with no Content-Security-Policy of its own.)
+    let page = base(server.addr);
+    browser.goto(&format!("{page}/test-pattern.png")).await;
+    let accept = browser
+        .run(
+            r#"const [src, done] = arguments;
+fetch(src, { headers: { Accept: 'image/avif,image/webp,image/apng,image/*,*/*;q=0.8' } })
+  .then((r) => done({ type: r.headers.get('content-type'), vary: r.headers.get('vary') }),
+        (e) => done({ error: String(e) }));"#,
+            vec![json!(format!("{page}/test-pattern.png?w=128"))],
+        )
+        .await;
+    if accept["type"] != "image/avif" || accept["vary"] != "accept" {
+        failures.push(format!("fmt=auto for an AVIF client: {accept}"));
+    }
+    browser.close().await;
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_index_page_renders_working_players() {
     let _serial = crate::MEASURE.lock().await;
     let server = serve_samples(&[]).await;
@@ -355,14 +404,16 @@ async fn the_index_page_renders_working_players() {
         ]
     );
     assert_eq!(strings(&page["audios"]), ["/tone.mp3", "/tone.ogg"]);
+    // Images show through their thumbnail derivative, and decode.
     assert_eq!(
         strings(&page["images"]),
         [
-            "/test-pattern.jpg",
-            "/test-pattern.png",
-            "/test-pattern.webp"
+            "/test-pattern.jpg?w=384",
+            "/test-pattern.png?w=384",
+            "/test-pattern.webp?w=384"
         ]
     );
+    assert_eq!(page["thumbnails"], json!([384, 384, 384]), "{page}");
     for player in page["loaded"].as_array().unwrap() {
         assert!(
             player[1].as_u64().unwrap() >= 1 && player[2].is_null(),
@@ -380,6 +431,13 @@ async fn the_index_page_renders_working_players() {
     assert_eq!(
         page["snippets"][2],
         format!("<video controls src=\"{root}/test-pattern.mp4\"></video>")
+    );
+    let jpg = format!("{root}/test-pattern.jpg");
+    assert_eq!(
+        page["snippets"][1],
+        format!(
+            "<img src=\"{jpg}\" srcset=\"{jpg}?w=384 384w, {jpg}?w=640 640w, {jpg}?w=1080 1080w, {jpg}?w=1920 1920w\" sizes=\"(max-width: 640px) 100vw, 640px\" alt=\"\">"
+        )
     );
     assert_eq!(page["layout"], "grid");
     assert_eq!(page["injected"], false);
@@ -404,11 +462,11 @@ async fn names_with_markup_show_as_text() {
     let page = browser.run(INDEX_PLAYERS, vec![]).await;
     assert_eq!(page["injected"], false, "{page}");
     assert_eq!(page["names"], json!([evil, evil_text]));
-    // The link leads to the file.
+    // The thumbnail leads to the file's derivative.
     let image = browser
         .run(DECODE_IMAGE, vec![page["images"][0].clone()])
         .await;
-    assert_eq!(image["width"], 640, "{image}");
+    assert_eq!(image["width"], 384, "{image}");
     browser.close().await;
 }
 
