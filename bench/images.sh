@@ -12,7 +12,8 @@
 # VIPS_CONCURRENCY=1. "render" is the library call alone (engine and sharp
 # time it themselves); "process" is spawn to exit, measured here; RSS is
 # /usr/bin/time's peak. Installs sharp (npm, into target/bench-sharp) and
-# libvips-tools (apt) when missing; sources are generated into
+# libvips-tools and nasm (apt) when missing; the engine is built with
+# rav1e's x86_64 assembly (feature x86-asm); sources are generated into
 # target/bench-images by the example.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,14 +26,14 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need vipsthumbnail || ! [ -x /usr/bin/time ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libvips-tools time >/dev/null
+if ! need vipsthumbnail || ! need nasm || ! [ -x /usr/bin/time ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libvips-tools time nasm >/dev/null
 fi
 if ! [ -d "$SHARP_DIR/node_modules/sharp" ]; then
   mkdir -p "$SHARP_DIR"
   (cd "$SHARP_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent sharp >/dev/null)
 fi
-cargo build --release --quiet --example render
+cargo build --release --quiet --example render --features x86-asm
 ENGINE=$TARGET/release/examples/render
 if ! [ -f "$IN/photo-24mp.jpg" ] || ! [ -f "$IN/rgba-4mp.png" ]; then
   "$ENGINE" --make-inputs "$IN"
