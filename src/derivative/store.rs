@@ -163,12 +163,7 @@ impl DerivedStore {
                     .body(ByteStream::from(derivative.bytes.clone()))
                     .send()
                     .await
-                    .map_err(|e| {
-                        SourceError::Upstream(format!(
-                            "storing a derivative: {}",
-                            aws_sdk_s3::error::DisplayErrorContext(&e)
-                        ))
-                    })?;
+                    .map_err(|e| store_failed("storing", &e))?;
                 Ok(())
             }
         }
@@ -196,16 +191,19 @@ impl DerivedStore {
                     .key(format!("{prefix}{name}"))
                     .send()
                     .await
-                    .map_err(|e| {
-                        SourceError::Upstream(format!(
-                            "removing a derivative: {}",
-                            aws_sdk_s3::error::DisplayErrorContext(&e)
-                        ))
-                    })?;
+                    .map_err(|e| store_failed("removing", &e))?;
                 Ok(())
             }
         }
     }
+}
+
+/// An S3 failure of the derived store, with the SDK's whole story for the log.
+fn store_failed(doing: &str, e: &(dyn std::error::Error + 'static)) -> SourceError {
+    SourceError::Upstream(format!(
+        "{doing} a derivative: {}",
+        aws_sdk_s3::error::DisplayErrorContext(e)
+    ))
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into
