@@ -6,7 +6,7 @@
 #
 # Targets: request (raw path and header fields through the whole pipeline and
 # the directory source to the response), key, range, conditional (with
-# If-Range), signature. Inputs that find something are kept in
+# If-Range), signature, params (the image parameters). Inputs that find something are kept in
 # fuzz/artifacts/TARGET/; the corpus grows in fuzz/corpus/TARGET/ from the
 # seeds in fuzz/seeds/TARGET/. Installs cargo-fuzz when it is missing.
 # cargo-fuzz passes AddressSanitizer's flag, which rustc takes only on
