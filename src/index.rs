@@ -548,8 +548,9 @@ mod tests {
             "<audio controls preload=\"metadata\" src=\"/media/song%20%22one%22.mp3\"></audio>",
             ">song &quot;one&quot;.mp3</a>",
             "<span class=\"meta\" title=\"2048 bytes\">2.0 KiB · audio/mpeg</span>",
-            "<img loading=\"lazy\" src=\"/media/still.png\" alt=\"still.png\">",
-            "<code class=\"snippet\">&lt;img src=&quot;/media/still.png&quot; alt=&quot;&quot;&gt;</code>",
+            "<figure class=\"image\" data-href=\"/media/still.png\" data-player=\"image\" data-srcset=\"/media/still.png?w=384 384w, /media/still.png?w=640 640w, /media/still.png?w=1080 1080w, /media/still.png?w=1920 1920w\">",
+            "<img loading=\"lazy\" src=\"/media/still.png?w=384\" alt=\"still.png\">",
+            "<code class=\"snippet\">&lt;img src=&quot;/media/still.png&quot; srcset=&quot;/media/still.png?w=384 384w, /media/still.png?w=640 640w, /media/still.png?w=1080 1080w, /media/still.png?w=1920 1920w&quot; sizes=&quot;(max-width: 640px) 100vw, 640px&quot; alt=&quot;&quot;&gt;</code>",
             "<figure class=\"other\" data-href=\"/media/notes.txt\" data-player=\"other\">",
             "<a rel=\"next\" href=\"?after=still.png\">Next page</a>",
         ];
