@@ -12,6 +12,9 @@ pub const DEFAULT_SIZES: &[u32] = &[
     16, 32, 48, 64, 96, 128, 256, 320, 384, 640, 750, 828, 1080, 1200, 1280, 1920, 2048, 3840,
 ];
 
+/// The derivative parameters, in canonical order.
+pub const IMAGE_PARAMS: [&str; 5] = ["w", "h", "fit", "fmt", "q"];
+
 /// The parameters of a signed link; they are not derivative parameters.
 pub const SIGNATURE_PARAMS: [&str; 3] = ["expires", "kid", "sig"];
 
@@ -79,16 +82,9 @@ pub fn parse(query: Option<&str>, sizes: &[u32]) -> Result<Option<ImageParams>, 
             continue;
         }
         let value = percent_decode_str(raw).decode_utf8_lossy();
-        let name: &'static str = match name {
-            "w" => "w",
-            "h" => "h",
-            "fit" => "fit",
-            "fmt" => "fmt",
-            "q" => "q",
-            other => {
-                let other = percent_decode_str(other).decode_utf8_lossy();
-                return Err(ParamError::Unknown(other.chars().take(64).collect()));
-            }
+        let Some(name) = IMAGE_PARAMS.into_iter().find(|known| *known == name) else {
+            let other = percent_decode_str(name).decode_utf8_lossy();
+            return Err(ParamError::Unknown(other.chars().take(64).collect()));
         };
         if seen.contains(&name) {
             return Err(ParamError::Repeated(name.to_owned()));
@@ -141,6 +137,15 @@ pub fn parse(query: Option<&str>, sizes: &[u32]) -> Result<Option<ImageParams>, 
         }
     }
     Ok((!seen.is_empty()).then_some(params))
+}
+
+/// Whether `query` names any derivative parameter (on a file that takes
+/// none, that is a 400).
+pub fn names_image_param(query: Option<&str>) -> bool {
+    query.unwrap_or("").split('&').any(|pair| {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        IMAGE_PARAMS.contains(&name)
+    })
 }
 
 fn list(sizes: &[u32]) -> String {

@@ -211,11 +211,7 @@ impl MediaService {
         if is_decodable_image(key.file_name()) {
             return params::parse(query, sizes);
         }
-        let asks_for_image = query.unwrap_or("").split('&').any(|pair| {
-            let name = pair.split_once('=').map_or(pair, |(name, _)| name);
-            ["w", "h", "fit", "fmt", "q"].contains(&name)
-        });
-        if asks_for_image {
+        if params::names_image_param(query) {
             return Err(ParamError::NotAnImage);
         }
         Ok(None)
