@@ -49,6 +49,16 @@ pub struct ImageArgs {
     #[arg(long, env = "MEDIA_DERIVED_RECHECK_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub derived_recheck_secs: u64,
+
+    /// With MEDIA_DERIVED_PREFIX: GET and HEAD of `/{prefix}{stored name}`
+    /// serve that derivative (read back, or rendered and stored), on or off.
+    /// The CloudFront edge function rewrites derivative requests to these
+    /// paths; they carry no signed link (the edge checked it), so turn this
+    /// on only where the distribution alone can reach the server (the
+    /// template does, behind CloudFront).
+    #[arg(long, env = "MEDIA_DERIVED_PATHS", default_value = "off",
+          action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub derived_paths: bool,
 }
 
 impl ImageArgs {
@@ -87,6 +97,7 @@ impl ImageArgs {
             workers,
             store,
             recheck_after: Duration::from_secs(self.derived_recheck_secs),
+            derived_paths: self.derived_paths,
         })
     }
 }

@@ -21,6 +21,7 @@ use crate::source::StoredObject;
 use params::{FormatChoice, ImageParams};
 use store::{DerivedStore, StoredDerivative};
 
+pub mod name;
 pub mod params;
 mod render;
 pub mod store;
@@ -45,6 +46,9 @@ pub struct ImageSettings {
     /// How long a stored derivative is served before its source is checked
     /// again, where that check costs a round trip (S3).
     pub recheck_after: Duration,
+    /// Whether a path under an S3 store's prefix names the derivative stored
+    /// there (`MEDIA_DERIVED_PATHS`), as the CloudFront edge function asks.
+    pub derived_paths: bool,
 }
 
 impl Default for ImageSettings {
@@ -56,6 +60,7 @@ impl Default for ImageSettings {
             workers: 1,
             store: None,
             recheck_after: Duration::from_secs(60),
+            derived_paths: false,
         }
     }
 }

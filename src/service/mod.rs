@@ -26,6 +26,7 @@ use crate::signing::SigningKeys;
 use crate::source::{Source, StoredObject};
 use respond::{fixed, head_only};
 
+mod derived;
 mod respond;
 
 /// Settings of the pipeline, from configuration.
@@ -114,6 +115,9 @@ impl MediaService {
             return fixed(heads::method_not_allowed(allow), false);
         };
         let is_head = method == ReadMethod::Head;
+        if let Some(response) = self.derived_path(request, method).await {
+            return response;
+        }
         let target = match parse_target(request.uri.path()) {
             Ok(target) => target,
             Err(e) => return fixed(heads::error(key_error_status(e)), is_head),
