@@ -1,50 +1,85 @@
-// Runs deploy/edge/verify-link.js the way CloudFront Functions runs it, for
-// tests: reads {settings, cases} as JSON on stdin, prints one JSON result per
-// case on stdout.
+// Runs the edge function the way CloudFront Functions runs it, for tests:
+// reads {settings, cases} as JSON on stdin, prints one JSON result per case on
+// stdout.
 //
-//   settings: {secret, keys, skew}  as the stack's SigningSecret, SigningKeys
-//                                   and SigningSkewSecs parameters
-//   cases:    [{name, target}]      target: the request's path and query
-//   result:   {name, status, body, uri, query}
-//             status "pass" when the request goes on (query: what is left of
-//             it, [[name, value], ...]), else the generated answer's status
+//   settings: {secret, keys, skew, sizes}  as the stack's SigningSecret,
+//                                          SigningKeys, SigningSkewSecs and
+//                                          ImageSizes parameters
+//   cases:    [{name, target, accept}]     target: the request's path and
+//                                          query; accept: its Accept field
+//   result:   {name, status, body, uri, query, origin}
+//             status "pass" when the request goes on (uri: its path then,
+//             query: what is left of the query, [[name, value], ...]), else
+//             the generated answer's status; origin: the calls the code made
+//             to the cloudfront module, [[method, argument], ...]
 //
-// The code runs in a context of its own with only what cloudfront-js-2.0
-// offers it here: require('crypto') (node's, the same createHmac and
-// base64url digest), Buffer and console. Any other require fails. Its SETTINGS
-// line is replaced as template.yaml's Fn::Sub fills it (base64 of the secrets).
-// The event is shaped as in the CloudFront Functions event structure:
-// request.uri is the path as received, request.querystring has one field per
-// parameter name, {value}, with a multiValue array when a name repeats. Values
-// are passed as received, not percent-decoded.
+// The code run is what template.yaml carries (scripts/render-template.py
+// --code), with its Fn::Sub variables filled as CloudFormation fills them:
+// ${SecretBase64} and ${KeysBase64} the base64 of the secrets, the parameters
+// as given, ${!X} written as ${X}; any other variable is an error. It runs in a
+// context of its own with only what cloudfront-js-2.0 offers it here: the
+// modules crypto (node's: the same createHmac and base64url digest) and
+// cloudfront (a recorder of the origin helpers: updateRequestOrigin,
+// selectRequestOriginById, createRequestOriginGroup), each through its
+// `import NAME from 'NAME';` line, which must come first; Buffer and console.
+// Any other import or require fails. The event is shaped as in the CloudFront
+// Functions event structure: request.uri is the path as received,
+// request.querystring has one field per parameter name, {value}, with a
+// multiValue array when a name repeats; values are passed as received, not
+// percent-decoded.
 
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import crypto from 'node:crypto';
 import vm from 'node:vm';
 
-const SOURCE = fileURLToPath(new URL('./verify-link.js', import.meta.url));
-const SETTINGS_LINE = /^var SETTINGS = \{.*\};$/m;
+const RENDER = fileURLToPath(new URL('../../scripts/render-template.py', import.meta.url));
+const IMPORTS = ["import cf from 'cloudfront';", "import crypto from 'crypto';"];
 
 const input = JSON.parse(readFileSync(0, 'utf8'));
 const b64 = (text) => Buffer.from(text || '', 'utf8').toString('base64');
 const settings = input.settings;
-let source = readFileSync(SOURCE, 'utf8');
-if ((source.match(new RegExp(SETTINGS_LINE.source, 'gm')) || []).length !== 1) {
-  throw new Error(`${SOURCE} must have exactly one SETTINGS line`);
-}
-source = source.replace(
-  SETTINGS_LINE,
-  `var SETTINGS = { secret: '${b64(settings.secret)}', keys: '${b64(settings.keys)}', ` +
-    `skew: '${Number(settings.skew ?? 30)}' };`,
-);
+const variables = {
+  SecretBase64: b64(settings.secret),
+  KeysBase64: b64(settings.keys),
+  SigningSkewSecs: String(settings.skew ?? 30),
+  ImageSizes: settings.sizes,
+};
 
-const sandbox = {
-  require(name) {
-    if (name !== 'crypto') {
-      throw new Error(`cloudfront-js-2.0 has no module ${JSON.stringify(name)}`);
+// Fn::Sub: ${Name} is the variable's value, ${!Name} is the literal ${Name}.
+function sub(text) {
+  return text.replace(/\$\{(!?)([^}]*)\}/g, (_, bang, name) => {
+    if (bang) return '${' + name + '}';
+    if (typeof variables[name] !== 'string') {
+      throw new Error(`Fn::Sub has no variable ${name}`);
     }
-    return crypto;
+    return variables[name];
+  });
+}
+
+let source = sub(execFileSync('python3', [RENDER, '--code'], { encoding: 'utf8' }));
+const lines = source.split('\n');
+if (lines[0] !== IMPORTS[0]) {
+  throw new Error(`the code's first line must be ${IMPORTS[0]}`);
+}
+source = lines.map((line) => (IMPORTS.includes(line) ? '' : line)).join('\n');
+if (/^\s*import\s/m.test(source)) {
+  throw new Error('cloudfront-js-2.0 here has only the modules crypto and cloudfront');
+}
+
+let calls = [];
+const cf = {};
+for (const method of ['updateRequestOrigin', 'selectRequestOriginById', 'createRequestOriginGroup']) {
+  cf[method] = (argument) => {
+    calls.push([method, JSON.parse(JSON.stringify(argument))]);
+  };
+}
+const sandbox = {
+  cf,
+  crypto,
+  require(name) {
+    throw new Error(`cloudfront-js-2.0 here has no require(${JSON.stringify(name)})`);
   },
   Buffer,
   console,
@@ -82,8 +117,10 @@ function pairs(query) {
   return out;
 }
 
-const results = input.cases.map(({ name, target }) => {
+const results = input.cases.map(({ name, target, accept }) => {
   const at = target.indexOf('?');
+  const headers = { host: { value: 'd111111abcdef8.cloudfront.net' } };
+  if (accept !== undefined && accept !== null) headers.accept = { value: accept };
   const event = {
     version: '1.0',
     context: { eventType: 'viewer-request' },
@@ -92,14 +129,15 @@ const results = input.cases.map(({ name, target }) => {
       method: 'GET',
       uri: at < 0 ? target : target.slice(0, at),
       querystring: querystring(at < 0 ? '' : target.slice(at + 1)),
-      headers: { host: { value: 'd111111abcdef8.cloudfront.net' } },
+      headers,
       cookies: {},
     },
   };
+  calls = [];
   const out = sandbox.handler(event);
   if (out.statusCode !== undefined) {
-    return { name, status: out.statusCode, body: out.body.data, uri: null, query: null };
+    return { name, status: out.statusCode, body: out.body.data, uri: null, query: null, origin: calls };
   }
-  return { name, status: 'pass', body: null, uri: out.uri, query: pairs(out.querystring) };
+  return { name, status: 'pass', body: null, uri: out.uri, query: pairs(out.querystring), origin: calls };
 });
 process.stdout.write(JSON.stringify(results) + '\n');

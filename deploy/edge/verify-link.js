@@ -1,28 +1,44 @@
-// Signed links at the CloudFront edge: a CloudFront Function (runtime
-// cloudfront-js-2.0) on viewer request that checks the link exactly as the
-// function does (media-streamer's signing scheme, keys, rotation and skew) and
-// answers 403 otherwise, before the cache is consulted.
+import cf from 'cloudfront';
+import crypto from 'crypto';
+
+// The viewer-request CloudFront Function (runtime cloudfront-js-2.0) in front
+// of the cache: it checks signed links as the function does, and sends image
+// derivative requests to the derived store.
 //
-// A link is PATH?expires=UNIX_SECONDS&kid=KEY_ID&sig=SIGNATURE, SIGNATURE the
-// unpadded base64url of HMAC-SHA256(secret, "media-streamer-v1\n" + PATH +
-// "\n" + expires), PATH the decoded path. For an object the three parameters
-// are then removed, so the cache key is the path alone (one cached copy shared
-// by every link) and S3 never sees them; other parameters stay. A directory
-// path (the index pages) keeps its query: the function behind it checks the
-// link again and pages with it.
+// Signed links (when the stack has signing keys): a link is
+// PATH?expires=UNIX_SECONDS&kid=KEY_ID&sig=SIGNATURE, SIGNATURE the unpadded
+// base64url of HMAC-SHA256(secret, "media-streamer-v1\n" + PATH + "\n" +
+// expires), PATH the decoded path (with an image's canonical parameters, see
+// below). A bad link gets the function's own 403. For an object the three
+// parameters are then removed, so the cache key is the path alone (one cached
+// copy shared by every link); other parameters stay. A directory path (the
+// index pages) keeps its query: the function behind it checks the link again
+// and pages with it.
+//
+// Image derivatives: on a JPEG, PNG, WebP, GIF or AVIF path, any of w, h, fit,
+// fmt, q makes the request a derivative request. Its parameters are checked as
+// the function checks them (the same 400s), and the path becomes the
+// derivative's stored name, as DerivativeId::stored_name writes it (source key
+// / canonical parameters, the Accept class for fmt=auto, engine version), with
+// no query: the cache key (the path) is then the canonical parameters and the
+// Accept class. The request goes to an origin group: S3's derived store first,
+// the function (which renders, stores and answers) when S3 has no such object.
 //
 // This file is the only hand-written copy: scripts/render-template.py puts it
-// into template.yaml, where the SETTINGS line below is filled from the stack's
-// parameters. The tests run it under node (deploy/edge/run-cases.mjs).
+// into template.yaml without its comments, and fills the SETTINGS line from
+// the stack's parameters and the engine version in src/image/engine.rs. The
+// tests run that rendered code under node (deploy/edge/run-cases.mjs).
 
-var crypto = require('crypto');
-
-// Base64 of MEDIA_SIGNING_SECRET and of MEDIA_SIGNING_KEYS (one of them set),
-// and MEDIA_SIGNING_SKEW_SECS.
-var SETTINGS = { secret: '', keys: '', skew: '30' };
+// Base64 of MEDIA_SIGNING_SECRET and of MEDIA_SIGNING_KEYS (one of them set,
+// or neither: no signed links), MEDIA_SIGNING_SKEW_SECS, MEDIA_IMAGE_SIZES and
+// the image engine's version.
+var SETTINGS = { secret: '', keys: '', skew: '30', sizes: '', engine: '' };
 
 var DOMAIN = 'media-streamer-v1';
 var SIGNED = ['expires', 'kid', 'sig'];
+var PARAMS = ['w', 'h', 'fit', 'fmt', 'q'];
+var IMAGES = ['jpg', 'jpeg', 'png', 'webp', 'gif', 'avif'];
+var FORMATS = ['auto', 'jpeg', 'png', 'webp', 'avif'];
 var MAX_KEY_BYTES = 1024;
 
 var MISSING = 'this link needs a signature';
@@ -30,6 +46,7 @@ var MALFORMED = "the link's signature parameters are malformed";
 var UNKNOWN_KEY = 'the link was signed with an unknown key';
 var EXPIRED = 'the link has expired';
 var INVALID = "the link's signature is not valid";
+var NOT_AN_IMAGE = 'image parameters (w, h, fit, fmt, q) apply to JPEG, PNG, WebP, GIF and AVIF images only';
 
 function handler(event) {
     var request = event.request;
@@ -41,16 +58,162 @@ function handler(event) {
         return refuse(414, 'URI Too Long', '');
     }
     var query = request.querystring;
-    var reason = verify(path, query, Math.floor(Date.now() / 1000));
-    if (reason) {
-        return refuse(403, 'Forbidden', reason);
-    }
-    if (path.charAt(path.length - 1) !== '/') {
-        for (var i = 0; i < SIGNED.length; i++) {
-            delete query[SIGNED[i]];
+    var directory = path.charAt(path.length - 1) === '/';
+    var image = null;
+    if (!directory && PARAMS.some(function (name) { return query[name]; })) {
+        image = imageParams(path, query);
+        if (typeof image === 'string') {
+            return refuse(400, 'Bad Request', image);
         }
     }
+    var keys = signingKeys();
+    if (keys.length) {
+        var signed = image && image.parts.length ? path + '?' + image.parts.join('&') : path;
+        var reason = verify(signed, query, keys, Math.floor(Date.now() / 1000));
+        if (reason) {
+            return refuse(403, 'Forbidden', reason);
+        }
+        if (!directory) {
+            for (var i = 0; i < SIGNED.length; i++) {
+                delete query[SIGNED[i]];
+            }
+        }
+    }
+    if (image) {
+        var name = path.slice(1) + '/' + (image.parts.join(',') || 'orig') +
+            (image.auto ? ',accept=' + acceptClass(request.headers.accept) : '') +
+            ',e=' + SETTINGS.engine;
+        request.uri = '/' + encodeURIComponent(name).replace(/%2F/g, '/')
+            .replace(/%2C/g, ',').replace(/%3D/g, '=');
+        request.querystring = {};
+        cf.createRequestOriginGroup({
+            originIds: ['derived', 'function-derived'],
+            failoverCriteria: { statusCodes: [403, 404] }
+        });
+    }
     return request;
+}
+
+// The derivative parameters of a request for the image at path, as the
+// function's parser reads them ({parts: the canonical form, auto}), or why the
+// function refuses them (400). Values are percent-decoded, names are not.
+function imageParams(path, query) {
+    var file = path.slice(path.lastIndexOf('/') + 1);
+    var dot = file.lastIndexOf('.');
+    if (dot < 0 || IMAGES.indexOf(lower(file.slice(dot + 1))) < 0) {
+        return NOT_AN_IMAGE;
+    }
+    var p = {};
+    var names = Object.keys(query);
+    for (var i = 0; i < names.length; i++) {
+        var name = names[i];
+        if (SIGNED.indexOf(name) >= 0) {
+            continue;
+        }
+        if (PARAMS.indexOf(name) < 0) {
+            return "unknown parameter '" + first64(pdecode(name)) + "' (images take w, h, fit, fmt and q)";
+        }
+        var field = query[name];
+        var value = pdecode(field.value);
+        var v = value;
+        var allowed = null;
+        if (name === 'w' || name === 'h') {
+            v = unsigned(value, 4294967295);
+            allowed = sizes().indexOf(v) < 0 ? sizes().join(', ') : null;
+        } else if (name === 'fit') {
+            allowed = v === 'inside' || v === 'cover' ? null : 'inside, cover';
+        } else if (name === 'fmt') {
+            allowed = FORMATS.indexOf(v) < 0 ? FORMATS.join(', ') : null;
+        } else {
+            v = unsigned(value, 255);
+            allowed = v >= 1 && v <= 100 ? null : '1 to 100';
+        }
+        if (allowed !== null) {
+            return "'" + name + '=' + first64(value) + "' is not allowed: " + name + ' is one of ' + allowed;
+        }
+        if (field.multiValue && field.multiValue.length > 1) {
+            return "the parameter '" + name + "' is given more than once";
+        }
+        p[name] = v;
+    }
+    // In canonical order, each only when it is not the default.
+    var parts = PARAMS.filter(function (n) {
+        return p[n] !== undefined && p[n] !== 'inside' && p[n] !== 'auto';
+    }).map(function (n) {
+        return n + '=' + p[n];
+    });
+    return { parts: parts, auto: !p.fmt || p.fmt === 'auto' };
+}
+
+// A decimal integer as Rust's parse::<u32|u8>() takes it (a '+' allowed), with
+// no leading zero, up to max; else -1.
+function unsigned(text, max) {
+    var n = Number(text);
+    return /^\+?[0-9]+$/.test(text) && text.charAt(0) !== '0' && n <= max ? n : -1;
+}
+
+// MEDIA_IMAGE_SIZES as the function holds it: sorted, no repeats.
+function sizes() {
+    return SETTINGS.sizes.split(',').map(Number).sort(function (a, b) {
+        return a - b;
+    }).filter(function (n, i, all) {
+        return i === 0 || all[i - 1] !== n;
+    });
+}
+
+// Which formats the Accept field takes, as far as fmt=auto cares: it lists
+// image/avif, else image/webp (an entry with q=0 is a refusal).
+function acceptClass(field) {
+    var accept = field ? field.value : '';
+    return lists(accept, 'image/avif') ? 'avif' : lists(accept, 'image/webp') ? 'webp' : 'other';
+}
+
+function lists(accept, wanted) {
+    return accept.split(',').some(function (item) {
+        var parts = item.split(';');
+        var refused = parts.slice(1).some(function (part) {
+            part = part.trim();
+            var q = part.slice(2);
+            return part.slice(0, 2) === 'q=' && Math.fround(Number(q)) === 0 &&
+                /^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$/.test(q);
+        });
+        return lower(parts[0].trim()) === wanted && !refused;
+    });
+}
+
+function lower(s) {
+    return s.replace(/[A-Z]+/g, function (c) {
+        return c.toLowerCase();
+    });
+}
+
+// Percent-decoded as the function decodes a query: a '%' without two hex
+// digits stays, bytes that are not UTF-8 become U+FFFD.
+function pdecode(s) {
+    var bytes = Buffer.from(s, 'utf8');
+    var out = [];
+    for (var i = 0; i < bytes.length; i++) {
+        var hex = bytes[i] === 37 ? String.fromCharCode(bytes[i + 1], bytes[i + 2]) : '';
+        if (/^[0-9A-Fa-f]{2}$/.test(hex)) {
+            out.push(parseInt(hex, 16));
+            i += 2;
+        } else {
+            out.push(bytes[i]);
+        }
+    }
+    return Buffer.from(out).toString('utf8');
+}
+
+// The first 64 characters (code points) of s.
+function first64(s) {
+    var i = 0;
+    for (var n = 0; i < s.length && n < 64; i++, n++) {
+        var c = s.charCodeAt(i);
+        if (c >= 0xd800 && c < 0xdc00) {
+            i++;
+        }
+    }
+    return s.slice(0, i);
 }
 
 // The function's own plain-text refusal: status line, then the reason if any.
@@ -84,7 +247,7 @@ function decodedPath(uri) {
     try {
         decoded = decodeURIComponent(raw);
     } catch (e) {
-        return 400; // not UTF-8
+        return 400;
     }
     if (utf8Length(decoded) > MAX_KEY_BYTES) {
         return 414;
@@ -120,13 +283,13 @@ function utf8Length(s) {
 }
 
 // '' when the query signs the path now, else why not.
-function verify(path, query, now) {
+function verify(path, query, keys, now) {
     var given = {};
     for (var i = 0; i < SIGNED.length; i++) {
         var field = query[SIGNED[i]];
         if (field) {
             if (field.multiValue && field.multiValue.length > 1) {
-                return MALFORMED; // a parameter twice
+                return MALFORMED;
             }
             given[SIGNED[i]] = field.value;
         }
@@ -138,7 +301,6 @@ function verify(path, query, now) {
     if (expires === null || !/^[A-Za-z0-9_-]*$/.test(given.sig) || !canonicalBase64(given.sig)) {
         return MALFORMED;
     }
-    var keys = signingKeys();
     var secret = null;
     if (given.kid !== undefined) {
         for (var k = 0; k < keys.length; k++) {

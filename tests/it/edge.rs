@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 
+use media_streamer::derivative::params::DEFAULT_SIZES;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
@@ -31,9 +32,6 @@ const SKEW_SECS: u64 = 30;
 
 /// CloudFront Functions' limit on a function's code.
 const MAX_FUNCTION_BYTES: usize = 10 * 1024;
-/// Room left in that limit for the secrets that the template writes into the
-/// code (base64, a third larger than the secrets themselves).
-const ROOM_FOR_SECRETS: usize = 2 * 1024;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -94,14 +92,33 @@ async fn require_node() {
     }
 }
 
+/// The sizes both sides allow: the server's default list, as the template's
+/// ImageSizes parameter writes it.
+pub(crate) fn default_sizes() -> String {
+    let sizes: Vec<String> = DEFAULT_SIZES.iter().map(u32::to_string).collect();
+    sizes.join(",")
+}
+
 /// Runs the edge function on `cases` (name, target) with the test's keys.
 async fn edge_verdicts(cases: &[(String, String)]) -> Vec<Value> {
+    let cases: Vec<Value> = cases
+        .iter()
+        .map(|(name, target)| json!({"name": name, "target": target}))
+        .collect();
+    run_edge(
+        json!({ "secret": "", "keys": KEYS, "skew": SKEW_SECS }),
+        &cases,
+    )
+    .await
+}
+
+/// Runs the edge function as template.yaml carries it under node, with
+/// `settings` ({secret, keys, skew}; sizes the server's default) on `cases`
+/// ({name, target, accept}): one result per case (deploy/edge/run-cases.mjs).
+pub(crate) async fn run_edge(mut settings: Value, cases: &[Value]) -> Vec<Value> {
     require_node().await;
-    let input = json!({
-        "settings": { "secret": "", "keys": KEYS, "skew": SKEW_SECS },
-        "cases": cases.iter().map(|(name, target)| json!({"name": name, "target": target}))
-            .collect::<Vec<_>>(),
-    });
+    settings["sizes"] = json!(default_sizes());
+    let input = json!({ "settings": settings, "cases": cases });
     let mut child = Command::new("node")
         .arg(repo().join("deploy/edge/run-cases.mjs"))
         .stdin(Stdio::piped())
@@ -371,24 +388,61 @@ fn the_template_carries_the_edge_function_as_rendered() {
     );
 }
 
+/// The code template.yaml carries: the Fn::Sub string render-template.py makes.
+pub(crate) fn rendered_code() -> String {
+    let output = std::process::Command::new("python3")
+        .arg(repo().join("scripts/render-template.py"))
+        .arg("--code")
+        .output()
+        .expect("python3 runs scripts/render-template.py");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A template parameter's `MaxLength`.
+fn max_length(template: &str, parameter: &str) -> usize {
+    let header = format!("  {parameter}:");
+    template
+        .lines()
+        .skip_while(|l| *l != header)
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .find_map(|l| l.strip_prefix("    MaxLength: "))
+        .unwrap_or_else(|| panic!("the parameter {parameter} has no MaxLength"))
+        .parse()
+        .unwrap()
+}
+
 #[test]
 fn the_edge_function_stays_within_cloudfront_functions_limits() {
-    let path = repo().join("deploy/edge/verify-link.js");
-    let source = std::fs::read_to_string(&path).unwrap();
-    assert!(
-        source.len() + ROOM_FOR_SECRETS <= MAX_FUNCTION_BYTES,
-        "{} is {} bytes: with the secrets it may pass CloudFront Functions' {} bytes",
-        path.display(),
-        source.len(),
-        MAX_FUNCTION_BYTES
+    let code = rendered_code();
+    let template = std::fs::read_to_string(repo().join("template.yaml")).unwrap();
+    // The largest values the stack's parameters can put into it: one of the
+    // two secret settings (base64, a third larger), the sizes, the skew.
+    let secrets = max_length(&template, "SigningSecret").max(max_length(&template, "SigningKeys"));
+    let largest = code.len() - "${SecretBase64}${KeysBase64}${ImageSizes}${SigningSkewSecs}".len()
+        + secrets.div_ceil(3) * 4
+        + max_length(&template, "ImageSizes")
+        + "3600".len();
+    eprintln!(
+        "edge function: {} bytes as rendered, at most {largest} deployed (limit {MAX_FUNCTION_BYTES})",
+        code.len()
     );
-    // cloudfront-js-2.0 offers the modules crypto and cloudfront, nothing
-    // else; this function needs crypto alone.
-    let requires: Vec<&str> = source
-        .match_indices("require(")
-        .map(|(at, _)| &source[at..])
-        .collect();
-    assert_eq!(requires.len(), 1, "one require");
-    assert!(requires[0].starts_with("require('crypto')"));
-    assert!(!source.contains("import "), "no import statements");
+    assert!(
+        largest <= MAX_FUNCTION_BYTES,
+        "the edge function may reach {largest} bytes with the longest parameters: \
+         more than CloudFront Functions' {MAX_FUNCTION_BYTES}"
+    );
+    // cloudfront-js-2.0 offers the modules crypto and cloudfront; the
+    // origin helpers need `import cf from 'cloudfront'` on the first line.
+    let imports: Vec<&str> = code.lines().filter(|l| l.starts_with("import ")).collect();
+    assert_eq!(
+        imports,
+        [
+            "import cf from 'cloudfront';",
+            "import crypto from 'crypto';"
+        ]
+    );
+    assert!(code.starts_with("import cf from 'cloudfront';\n"));
+    assert!(!code.contains("require("), "no require");
 }

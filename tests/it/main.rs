@@ -6,6 +6,7 @@ mod binary;
 mod browser;
 mod client;
 mod edge;
+mod edge_derived;
 mod emf;
 mod faults;
 mod fixture;
