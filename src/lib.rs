@@ -16,6 +16,7 @@ pub mod derivative;
 pub mod image;
 pub mod index;
 pub mod metrics;
+pub mod mp4;
 pub mod protocol;
 pub mod representation;
 pub mod service;
