@@ -23,6 +23,7 @@ pub mod service;
 pub mod signing;
 pub mod source;
 pub mod transport;
+pub mod video;
 
 use std::io::IsTerminal;
 use std::path::Path;

@@ -1,0 +1,15 @@
+//! Video frames as images: one H.264 picture decoded to RGB pixels, which
+//! the image engine ([`crate::image::engine::render_pixels`]) then resizes
+//! and encodes like any other image.
+//!
+//! - [`decode`]: the avcC configuration, MP4 samples to an Annex B stream,
+//!   and the picture of a given presentation rank from OpenH264.
+//!
+//! Like the image engine, this is pure and blocking: no I/O, no async; the
+//! caller runs it on a bounded blocking pool.
+
+pub mod decode;
+#[cfg(test)]
+mod tests;
+
+pub use decode::{decode_frame, VideoError};
