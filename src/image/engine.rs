@@ -159,25 +159,69 @@ pub fn output_size(probe: &Probe, spec: &RenderSpec) -> (u32, u32) {
 pub fn render(source: &[u8], spec: &RenderSpec, max_pixels: u64) -> Result<Rendered, ImageError> {
     let probe = probe(source)?;
     probe.check_pixels(max_pixels)?;
-    if spec.width == Some(0) || spec.height == Some(0) {
-        return Err(ImageError::Unsupported(
-            "zero width or height requested".into(),
-        ));
-    }
+    check_spec(spec)?;
     // Decoders are validated by the header checks above; a panic in one
     // (or libjpeg's error exit, which unwinds) is still a corrupt source.
     catch_unwind(AssertUnwindSafe(|| {
         render_checked(source, &probe, spec, max_pixels)
     }))
-    .unwrap_or_else(|payload| {
-        let msg = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("decoder failed");
-        let msg = msg.strip_prefix("libjpeg fatal error: ").unwrap_or(msg);
-        Err(ImageError::Corrupt(msg.chars().take(120).collect()))
-    })
+    .unwrap_or_else(panic_to_corrupt)
+}
+
+/// Resizes and encodes pixels that are already decoded, upright and sRGB
+/// (a video frame): the same plan, centred crop, Lanczos3 and encoders as
+/// [`render`]. Blocking and CPU-bound.
+pub fn render_pixels(img: Pixels, spec: &RenderSpec) -> Result<Rendered, ImageError> {
+    check_spec(spec)?;
+    let expected = img.width as u64 * img.height as u64 * img.channels as u64;
+    if !matches!(img.channels, 3 | 4) || img.data.len() as u64 != expected || expected == 0 {
+        return Err(ImageError::Corrupt(format!(
+            "{}x{} pixels of {} channels in {} bytes",
+            img.width,
+            img.height,
+            img.channels,
+            img.data.len()
+        )));
+    }
+    let plan = geometry::plan(img.width, img.height, spec.width, spec.height, spec.fit);
+    let crop = centred_crop(img.width, img.height, plan.crop_w, plan.crop_h);
+    catch_unwind(AssertUnwindSafe(|| {
+        resize_orient_encode(img, crop, plan.out_w, plan.out_h, 1, spec)
+    }))
+    .unwrap_or_else(panic_to_corrupt)
+}
+
+/// A zero width or height can never be rendered.
+fn check_spec(spec: &RenderSpec) -> Result<(), ImageError> {
+    if spec.width == Some(0) || spec.height == Some(0) {
+        return Err(ImageError::Unsupported(
+            "zero width or height requested".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A panic caught in a decoder or encoder, as the corrupt-source error it
+/// stands for.
+fn panic_to_corrupt(payload: Box<dyn std::any::Any + Send>) -> Result<Rendered, ImageError> {
+    let msg = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("decoder failed");
+    let msg = msg.strip_prefix("libjpeg fatal error: ").unwrap_or(msg);
+    Err(ImageError::Corrupt(msg.chars().take(120).collect()))
+}
+
+/// The centred region of `crop_w` x `crop_h` in a `w` x `h` image, as
+/// (left, top, width, height).
+fn centred_crop(w: u32, h: u32, crop_w: f64, crop_h: f64) -> (f64, f64, f64, f64) {
+    (
+        (w as f64 - crop_w) / 2.0,
+        (h as f64 - crop_h) / 2.0,
+        crop_w,
+        crop_h,
+    )
 }
 
 fn render_checked(
@@ -218,13 +262,20 @@ fn render_checked(
 
     let sx = img.width as f64 / probe.width as f64;
     let sy = img.height as f64 / probe.height as f64;
-    let (cw, ch) = (crop_w * sx, crop_h * sy);
-    let crop = (
-        (img.width as f64 - cw) / 2.0,
-        (img.height as f64 - ch) / 2.0,
-        cw,
-        ch,
-    );
+    let crop = centred_crop(img.width, img.height, crop_w * sx, crop_h * sy);
+    resize_orient_encode(img, crop, out_w, out_h, orientation, spec)
+}
+
+/// The tail every render shares: resample the region `crop` to
+/// `out_w` x `out_h` (stored orientation), turn it upright, encode.
+fn resize_orient_encode(
+    img: Pixels,
+    crop: (f64, f64, f64, f64),
+    out_w: u32,
+    out_h: u32,
+    orientation: u8,
+    spec: &RenderSpec,
+) -> Result<Rendered, ImageError> {
     let img = geometry::resize(img, crop, out_w, out_h)?;
     let img = geometry::orient(img, orientation);
     let quality = spec.quality.map(|q| q.clamp(1, 100));
