@@ -58,10 +58,11 @@ fi
 sam --version
 cfn-lint --version
 
-step "Chromium and ChromeDriver (browser tests), curl (deployment check), nasm (the x86_64 SIMD of the image codecs), from Debian"
+step "Chromium and ChromeDriver (browser tests), curl (deployment check), nasm (the x86_64 SIMD of the image codecs), ffmpeg (the video tests' inputs), from Debian"
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
-   || ! command -v curl >/dev/null 2>&1 || ! command -v nasm >/dev/null 2>&1; then
-  apt_install chromium chromium-driver fonts-dejavu-core curl nasm
+   || ! command -v curl >/dev/null 2>&1 || ! command -v nasm >/dev/null 2>&1 \
+   || ! command -v ffmpeg >/dev/null 2>&1; then
+  apt_install chromium chromium-driver fonts-dejavu-core curl nasm ffmpeg
 fi
 chromium --version
 chromedriver --version
