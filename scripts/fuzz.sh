@@ -6,7 +6,9 @@
 #
 # Targets: request (raw path and header fields through the whole pipeline and
 # the directory source to the response), key, range, conditional (with
-# If-Range), signature, params (the image parameters). Inputs that find something are kept in
+# If-Range), signature, params (the image parameters), mp4 (any bytes as an
+# MP4: box listing, faststart rewrite, movie and frame plans). Inputs that
+# find something are kept in
 # fuzz/artifacts/TARGET/; the corpus grows in fuzz/corpus/TARGET/ from the
 # seeds in fuzz/seeds/TARGET/. Installs cargo-fuzz when it is missing.
 # cargo-fuzz passes AddressSanitizer's flag, which rustc takes only on
@@ -18,7 +20,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(request key range conditional signature params)
+    targets=(request key range conditional signature params mp4)
 fi
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
