@@ -13,6 +13,7 @@ pub mod body;
 pub mod config;
 pub mod cors;
 pub mod derivative;
+pub mod faststart;
 pub mod image;
 pub mod index;
 pub mod metrics;

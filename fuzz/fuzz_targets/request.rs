@@ -19,6 +19,7 @@ use http::{Method, Request};
 use libfuzzer_sys::fuzz_target;
 use media_streamer::cors::CorsPolicy;
 use media_streamer::derivative::{ImageSettings, Renderer};
+use media_streamer::faststart::{FaststartSettings, Faststarts};
 use media_streamer::protocol::key::{parse_target, Target};
 use media_streamer::protocol::range::RangeLimits;
 use media_streamer::service::{MediaService, ServiceSettings};
@@ -69,6 +70,7 @@ fn world() -> &'static World {
             index_page_size: Some(3),
             signing,
             images: Renderer::new(ImageSettings::default()),
+            faststart: Faststarts::new(FaststartSettings::default()),
         };
         let source = Arc::new(DirSource::new(&root).unwrap());
         let keys = SigningKeys::single("0123456789abcdef0123456789abcdef", 30).unwrap();

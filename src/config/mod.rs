@@ -15,9 +15,11 @@ use crate::signing::SigningKeys;
 use crate::transport::local::LocalSettings;
 use images::ImageArgs;
 pub use source::{SourceArgs, LAMBDA_PRESIGN_ABOVE_BYTES};
+use video::VideoArgs;
 
 mod images;
 mod source;
+mod video;
 
 /// Default cap on the answer to an open-ended range (`bytes=N-`): 5 MiB, under
 /// the 6 MB that a Lambda streamed response sends at full speed before it is
@@ -282,6 +284,9 @@ pub struct ServiceArgs {
 
     #[command(flatten)]
     pub images: ImageArgs,
+
+    #[command(flatten)]
+    pub video: VideoArgs,
 }
 
 /// Signed links: with a secret set, every request must carry a valid
@@ -378,6 +383,10 @@ impl ServiceArgs {
                 .then_some(self.index_page_size as usize),
             signing: self.signing.keys()?,
             images: crate::derivative::Renderer::new(self.images.settings(bucket)?),
+            faststart: crate::faststart::Faststarts::new(
+                self.video
+                    .faststart_settings(Duration::from_secs(self.images.derived_recheck_secs)),
+            ),
         })
     }
 }

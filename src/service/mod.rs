@@ -16,6 +16,7 @@ use crate::body::{AccessRecord, ResponseBody};
 use crate::cors::{self, CorsPolicy};
 use crate::derivative::params::{self, ImageParams, ParamError};
 use crate::derivative::{is_decodable_image, DerivativeId, ImageDerivative, Renderer};
+use crate::faststart::{is_movie, FaststartMovie, Faststarts};
 use crate::index;
 use crate::protocol::decision::{ReadMethod, ReadRequest};
 use crate::protocol::headers as heads;
@@ -46,6 +47,8 @@ pub struct ServiceSettings {
     pub signing: Option<SigningKeys>,
     /// Renders image derivatives.
     pub images: Arc<Renderer>,
+    /// Serves movies faststart.
+    pub faststart: Arc<Faststarts>,
 }
 
 /// How long the links on an index page stay valid when links are signed.
@@ -156,6 +159,13 @@ impl MediaService {
             key: key.clone(),
         };
         let mut response = match params {
+            None if self.settings.faststart.settings().enabled && is_movie(key.file_name()) => {
+                let movie = FaststartMovie {
+                    source: object,
+                    faststarts: Arc::clone(&self.settings.faststart),
+                };
+                self.serve(&movie, &read).await
+            }
             None => self.serve(&object, &read).await,
             Some(params) => {
                 let accept = request.headers.get(header::ACCEPT);

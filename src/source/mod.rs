@@ -29,6 +29,18 @@ pub trait Source: Send + Sync + 'static {
     /// answer to the conditions it was given.
     async fn open(&self, key: &ObjectKey, plan: &StorePlan) -> Result<Opened, SourceError>;
 
+    /// A reader of the version `description` describes, made without a
+    /// round trip, where the store can pin reads to a version itself (S3's
+    /// `If-Match`): a read of a version that is gone fails with
+    /// [`SourceError::Changed`]. `None` where the object must be opened.
+    fn pinned_reader(
+        &self,
+        _key: &ObjectKey,
+        _description: &Description,
+    ) -> Option<Arc<dyn crate::representation::RangeReader>> {
+        None
+    }
+
     /// Where a client can fetch the whole object itself when it is too large
     /// for one response, if anywhere.
     async fn elsewhere(

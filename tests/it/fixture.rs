@@ -8,6 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use http::HeaderValue;
 use media_streamer::derivative::{ImageSettings, Renderer};
+use media_streamer::faststart::{FaststartSettings, Faststarts};
 use media_streamer::protocol::range::RangeLimits;
 use media_streamer::service::{MediaService, ServiceSettings};
 use media_streamer::source::dir::DirSource;
@@ -59,6 +60,20 @@ impl Fixture {
             root.join(crate::table::derivatives::PHOTO),
         )
         .unwrap();
+        for name in [
+            crate::table::faststart::MOOV_AT_END,
+            crate::table::faststart::FASTSTART,
+            crate::table::faststart::FRAGMENTED,
+        ] {
+            let file = Path::new(name).file_name().unwrap();
+            std::fs::copy(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/video")
+                    .join(file),
+                root.join(name),
+            )
+            .unwrap();
+        }
         std::fs::write(
             root.join(crate::table::derivatives::BROKEN),
             pattern(2_000, 5),
@@ -109,6 +124,7 @@ pub fn settings() -> ServiceSettings {
         index_page_size: Some(INDEX_PAGE_SIZE),
         signing: None,
         images: Renderer::new(ImageSettings::default()),
+        faststart: Faststarts::new(FaststartSettings::default()),
     }
 }
 

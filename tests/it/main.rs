@@ -19,6 +19,7 @@ mod properties;
 mod s3;
 mod signed;
 mod table;
+mod video;
 
 /// Held by tests that measure time and by tests that load the machine, so that
 /// no measurement runs beside a heavy load on the 2-core CI machine.

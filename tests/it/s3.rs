@@ -25,7 +25,7 @@ use crate::table::{self, Framing, Store};
 pub const BUCKET: &str = "media-test";
 /// The fixture files uploaded, under the same keys (a link is uploaded with
 /// the bytes it points to; files outside the root and dot files are not).
-pub const KEYS: [&str; 7] = [
+pub const KEYS: [&str; 10] = [
     "bytes.bin",
     "empty.bin",
     "name with spaces é.mp4",
@@ -33,6 +33,9 @@ pub const KEYS: [&str; 7] = [
     "inside-link.mp3",
     crate::table::derivatives::PHOTO,
     crate::table::derivatives::BROKEN,
+    crate::table::faststart::MOOV_AT_END,
+    crate::table::faststart::FASTSTART,
+    crate::table::faststart::FRAGMENTED,
 ];
 
 /// moto's S3 server on a loopback port, with its request log.

@@ -14,7 +14,8 @@ use super::Source;
 use crate::protocol::delegation::{StoreCapabilities, StorePlan};
 use crate::protocol::description::Description;
 use crate::protocol::key::ObjectKey;
-use crate::representation::{Opened, SourceError};
+use crate::representation::{Opened, RangeReader, SourceError};
+use std::sync::Arc;
 
 mod client;
 mod errors;
@@ -64,6 +65,14 @@ impl Source for S3Source {
             StorePlan::Describe => self.describe(key).await,
             StorePlan::Fetch(plan) => self.fetch(key, plan).await,
         }
+    }
+
+    fn pinned_reader(
+        &self,
+        key: &ObjectKey,
+        description: &Description,
+    ) -> Option<Arc<dyn RangeReader>> {
+        Some(self.reader_pinned_to(&self.full_key(key), description.etag()))
     }
 
     async fn elsewhere(

@@ -80,7 +80,7 @@ impl S3Source {
             output.cache_control(),
         )?;
         Ok(Opened::Found {
-            reader: self.pinned_reader(&full, description.etag()),
+            reader: self.reader_pinned_to(&full, description.etag()),
             description,
             started: Some(Started {
                 range: content_range.map(|(range, _)| range),
@@ -93,7 +93,7 @@ impl S3Source {
     pub(super) async fn describe(&self, key: &ObjectKey) -> Result<Opened, SourceError> {
         let description = self.head(key).await?;
         Ok(Opened::Found {
-            reader: self.pinned_reader(&self.full_key(key), description.etag()),
+            reader: self.reader_pinned_to(&self.full_key(key), description.etag()),
             description,
             started: None,
         })
@@ -119,7 +119,11 @@ impl S3Source {
         )
     }
 
-    fn pinned_reader(&self, full_key: &str, etag: &EntityTag) -> Arc<dyn RangeReader> {
+    pub(super) fn reader_pinned_to(
+        &self,
+        full_key: &str,
+        etag: &EntityTag,
+    ) -> Arc<dyn RangeReader> {
         Arc::new(PinnedReader {
             client: self.client.clone(),
             bucket: self.bucket.clone(),

@@ -38,9 +38,12 @@ pub(super) fn add(b: &mut Builder<'_>) {
             vec![
                 ListEntry::object("broken.jpg", b.fixture.bytes("sub/broken.jpg").len() as u64),
                 ListEntry::object("clip.webm", clip),
-                ListEntry::object("photo.jpg", b.fixture.bytes("sub/photo.jpg").len() as u64),
+                ListEntry::object(
+                    "faststart.mp4",
+                    b.fixture.bytes("sub/faststart.mp4").len() as u64,
+                ),
             ],
-            None,
+            Some("faststart.mp4"),
         ),
         (
             "index after a directory name",

@@ -9,6 +9,7 @@ use crate::fixture::{Fixture, Validators, CACHE_CONTROL, MAX_RANGES, SECRET};
 
 mod conditionals;
 pub mod derivatives;
+pub mod faststart;
 mod ignored_ranges;
 mod index;
 mod methods;
@@ -340,6 +341,7 @@ pub fn cases<'a>(fixture: &'a Fixture, store: &'a Store<'a>) -> Vec<Case> {
     paths::add(&mut b);
     index::add(&mut b);
     derivatives::add(&mut b);
+    faststart::add(&mut b);
     b.cases
 }
 /// Sends every case and checks every expectation; reports all failures at once.
