@@ -3,7 +3,11 @@
 # same machine, same run. For each workload, each round runs wrk against both
 # (in alternating order) and takes the ratio media-streamer / nginx; the
 # script prints the median ratio of the rounds, the raw medians, and the
-# media-streamer process's peak RSS over the whole run.
+# media-streamer process's peak RSS over the whole run. It also reads each
+# server's CPU time (user + system, all its processes) around every run and
+# prints CPU per request: throughput moves with whatever else the machine
+# runs, the CPU a request costs much less, so that column is the one to read
+# on a busy machine.
 #
 # Workloads (wrk, 2 threads):
 #   ranges  random closed ranges of 64 KiB..1 MiB over a 200 MiB file, 16 connections: requests/s
@@ -11,6 +15,7 @@
 #   full    whole GETs of a 3 MB file, 8 connections: bytes/s
 #
 # Usage: bench/vs-nginx.sh [ROUNDS [SECONDS]]   (default 3 rounds of 10 s)
+#        MEDIA_STREAMER_BIN=path/to/media-streamer bench/vs-nginx.sh ...
 # Installs nginx and wrk from Debian when missing; stops all it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,8 +29,12 @@ if ! command -v nginx >/dev/null 2>&1 || ! command -v wrk >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx-light wrk
 fi
 
-cargo build --release --quiet --bin media-streamer
-bin="$PWD/target/release/media-streamer"
+# MEDIA_STREAMER_BIN measures another build (another commit's, say).
+bin=${MEDIA_STREAMER_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release --quiet --bin media-streamer
+  bin="$PWD/target/release/media-streamer"
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -81,7 +90,8 @@ http {
 }
 EOF
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
-pids+=($!)
+nginx_pid=$!
+pids+=("$nginx_pid")
 
 ms_port=$(free_port)
 # No access log, as nginx runs with none.
@@ -106,22 +116,35 @@ for w in random-range probe; do
 done
 cp bench/wrk/report.lua "$work/full.lua"
 
-# run WORKLOAD PORT -> "requests bytes duration_us"
+# CPU ticks (user + system) used so far by a process and its children's
+# threads: nginx is a master and its workers.
+tck=$(getconf CLK_TCK)
+cpu_ticks() {
+  local total=0 pid
+  for pid in "$@" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$total"
+}
+
+# run WORKLOAD PORT PID -> "requests bytes duration_us cpu_us"
 run() {
-  local workload=$1 port=$2 out
+  local workload=$1 port=$2 pid=$3 out before
+  before=$(cpu_ticks "$pid")
   case "$workload" in
     ranges) out=$(wrk -t2 -c16 -d"${seconds}s" -s "$work/random-range.lua" "http://127.0.0.1:$port/big.bin" -- "$big_size") ;;
     probes) out=$(wrk -t2 -c32 -d"${seconds}s" -s "$work/probe.lua" "http://127.0.0.1:$port/big.bin") ;;
     full)   out=$(wrk -t2 -c8 -d"${seconds}s" -s "$work/full.lua" "http://127.0.0.1:$port/3mb.bin") ;;
   esac
-  local result
+  local result cpu_us
+  cpu_us=$(( ($(cpu_ticks "$pid") - before) * 1000000 / tck ))
   result=$(grep '^RESULT' <<<"$out")
   read -r _ requests bytes duration status_errors socket_errors <<<"$result"
   if [ "$status_errors" != 0 ] || [ "$socket_errors" != 0 ]; then
     echo "$workload on port $port: $status_errors bad statuses, $socket_errors socket errors" >&2
     exit 1
   fi
-  echo "$requests $bytes $duration"
+  echo "$requests $bytes $duration $cpu_us"
 }
 
 results="$work/results"
@@ -130,9 +153,9 @@ for round in $(seq "$rounds"); do
   for workload in ranges probes full; do
     if [ $((round % 2)) -eq 1 ]; then order="nginx media-streamer"; else order="media-streamer nginx"; fi
     for server in $order; do
-      port=$nginx_port
-      [ "$server" = media-streamer ] && port=$ms_port
-      echo "$round $workload $server $(run "$workload" "$port")" >> "$results"
+      port=$nginx_port pid=$nginx_pid
+      [ "$server" = media-streamer ] && port=$ms_port pid=$ms_pid
+      echo "$round $workload $server $(run "$workload" "$port" "$pid")" >> "$results"
       printf 'round %s %-7s %-15s done\n' "$round" "$workload" "$server" >&2
     done
   done
@@ -144,9 +167,10 @@ import statistics, sys
 path, peak_kib, rounds, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 runs = {}
 for line in open(path):
-    rnd, workload, server, requests, nbytes, duration_us = line.split()
+    rnd, workload, server, requests, nbytes, duration_us, cpu_us = line.split()
     secs = int(duration_us) / 1e6
-    runs[(int(rnd), workload, server)] = (int(requests) / secs, int(nbytes) / secs)
+    runs[(int(rnd), workload, server)] = (
+        int(requests) / secs, int(nbytes) / secs, int(cpu_us) / int(requests))
 metric = {"ranges": ("requests/s", 0), "probes": ("requests/s", 0), "full": ("MiB/s", 1)}
 target = {"ranges": 1.0, "probes": 0.8, "full": 1.0}
 print(f"\n{rounds} rounds of {seconds} s per workload and server; ratio = media-streamer / nginx, median of the rounds\n")
@@ -163,5 +187,16 @@ for workload in ("ranges", "probes", "full"):
     mark = "met" if ratio >= target[workload] else "MISSED"
     print(f"| {workload} | {name} | {statistics.median(ng):,.0f} | {statistics.median(ms):,.0f} | "
           f"{ratio:.2f}x ({', '.join(f'{r:.2f}' for r in ratios)}) | >= {target[workload]}x {mark} |")
+print(f"\nCPU per request (user + system, microseconds), median of the rounds; "
+      "ratio = nginx / media-streamer (above 1: media-streamer spends less)\n")
+print("| workload | nginx | media-streamer | ratio |")
+print("| --- | --- | --- | --- |")
+for workload in ("ranges", "probes", "full"):
+    rnds = sorted({r for (r, w, _) in runs if w == workload})
+    ng = [runs[(r, workload, "nginx")][2] for r in rnds]
+    ms = [runs[(r, workload, "media-streamer")][2] for r in rnds]
+    ratios = [n / m for m, n in zip(ms, ng)]
+    print(f"| {workload} | {statistics.median(ng):,.1f} | {statistics.median(ms):,.1f} | "
+          f"{statistics.median(ratios):.2f}x ({', '.join(f'{r:.2f}' for r in ratios)}) |")
 print(f"\nmedia-streamer peak RSS over the whole run: {peak_kib / 1024:.1f} MiB (target <= 32 MiB)")
 EOF
