@@ -96,14 +96,17 @@ pub fn signed_path(args: &config::SignArgs) -> Result<String, BoxError> {
     };
     let target = protocol::key::parse_target(path).map_err(|e| format!("{path}: {e}"))?;
     let canonical = match &target {
-        protocol::key::Target::Object(key) if derivative::is_decodable_image(key.file_name()) => {
+        protocol::key::Target::Object(key)
+            if derivative::is_decodable_image(key.file_name())
+                || derivative::is_frame_source(key.file_name()) =>
+        {
             derivative::params::parse(query, &args.image_sizes)
                 .map_err(|e| format!("{}: {e}", args.path))?
                 .map(|params| params.canonical())
                 .filter(|canonical| !canonical.is_empty())
         }
         _ if query.is_some_and(|q| !q.is_empty()) => {
-            return Err(format!("{}: only image paths take parameters", args.path).into())
+            return Err(format!("{}: only image and video paths take parameters", args.path).into())
         }
         _ => None,
     };

@@ -92,4 +92,8 @@ pub enum SourceError {
     /// text is the reason the client is told.
     #[error("{0}")]
     Unprocessable(String),
+    /// The object is of a kind the representation asked for is not made from
+    /// (a video frame of a codec not decoded); the text names it.
+    #[error("{0}")]
+    Unsupported(String),
 }

@@ -21,11 +21,13 @@ use crate::source::StoredObject;
 use params::{FormatChoice, ImageParams};
 use store::{DerivedStore, StoredDerivative};
 
+mod frame;
 pub mod name;
 pub mod params;
 mod render;
 pub mod store;
 
+pub use frame::{is_frame_source, MAX_FRAME_MOOV_BYTES, MAX_FRAME_READ_BYTES};
 pub use render::Renderer;
 use render::{copy_error, render};
 

@@ -12,8 +12,12 @@ pub const DEFAULT_SIZES: &[u32] = &[
     16, 32, 48, 64, 96, 128, 256, 320, 384, 640, 750, 828, 1080, 1200, 1280, 1920, 2048, 3840,
 ];
 
-/// The derivative parameters, in canonical order.
-pub const IMAGE_PARAMS: [&str; 5] = ["w", "h", "fit", "fmt", "q"];
+/// The derivative parameters, in canonical order. `frame` applies to videos
+/// only (the picture at that time); the others to images and frames.
+pub const IMAGE_PARAMS: [&str; 6] = ["frame", "w", "h", "fit", "fmt", "q"];
+
+/// The latest `frame` time, in seconds (a day).
+pub const MAX_FRAME_SECS: u32 = 86_400;
 
 /// The parameters of a signed link; they are not derivative parameters.
 pub const SIGNATURE_PARAMS: [&str; 3] = ["expires", "kid", "sig"];
@@ -44,6 +48,8 @@ pub enum FormatChoice {
 /// A derivative request: at least one parameter was given.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ImageParams {
+    /// For a video: the time of the frame, in milliseconds.
+    pub frame_ms: Option<u32>,
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub fit: Fit,
@@ -68,6 +74,10 @@ pub enum ParamError {
         "image parameters (w, h, fit, fmt, q) apply to JPEG, PNG, WebP, GIF and AVIF images only"
     )]
     NotAnImage,
+    #[error("frame applies to videos (MP4, MOV, M4V) only")]
+    FrameOnImage,
+    #[error("a video takes frame=SECONDS (with w, h, fit, fmt and q if wanted)")]
+    NoFrame,
 }
 
 /// Parses the derivative parameters of `query`, leaving out the signature's.
@@ -96,6 +106,13 @@ pub fn parse(query: Option<&str>, sizes: &[u32]) -> Result<Option<ImageParams>, 
             allowed,
         };
         match name {
+            "frame" => {
+                params.frame_ms = Some(frame_ms(&value).ok_or_else(|| {
+                    refuse(format!(
+                        "the times from 0 to {MAX_FRAME_SECS} seconds, with at most 3 decimals"
+                    ))
+                })?);
+            }
             "w" | "h" => {
                 let size = value
                     .parse::<u32>()
@@ -139,6 +156,23 @@ pub fn parse(query: Option<&str>, sizes: &[u32]) -> Result<Option<ImageParams>, 
     Ok((!seen.is_empty()).then_some(params))
 }
 
+/// A time in seconds written `S` or `S.F` (at most 3 decimals, no sign, no
+/// leading zero), in milliseconds.
+fn frame_ms(value: &str) -> Option<u32> {
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || (whole.len() > 1 && whole.starts_with('0')) {
+        return None;
+    }
+    if value.contains('.') && (!digits(fraction) || fraction.len() > 3) {
+        return None;
+    }
+    let secs: u32 = whole.parse().ok().filter(|s| *s <= MAX_FRAME_SECS)?;
+    let millis: u32 = format!("{fraction:0<3}").parse().ok()?;
+    let ms = secs * 1000 + millis;
+    (ms <= MAX_FRAME_SECS * 1000).then_some(ms)
+}
+
 /// Whether `query` names any derivative parameter (on a file that takes
 /// none, that is a 400).
 pub fn names_image_param(query: Option<&str>) -> bool {
@@ -157,12 +191,22 @@ fn list(sizes: &[u32]) -> String {
 }
 
 impl ImageParams {
-    /// The parameters in canonical form: `w`, `h`, `fit`, `fmt`, `q` in that
-    /// order, each only when it differs from its default. Two queries that
+    /// The parameters in canonical form: `frame`, `w`, `h`, `fit`, `fmt`, `q`
+    /// in that order, each only when it differs from its default (`frame` in
+    /// seconds, with no trailing zeros). Two queries that
     /// ask for the same picture have the same canonical form; changing it is
     /// a cache-busting event (it names stored derivatives and is signed).
     pub fn canonical(&self) -> String {
         let mut parts: Vec<String> = Vec::new();
+        if let Some(ms) = self.frame_ms {
+            let (secs, millis) = (ms / 1000, ms % 1000);
+            if millis == 0 {
+                parts.push(format!("frame={secs}"));
+            } else {
+                let fraction = format!("{millis:03}");
+                parts.push(format!("frame={secs}.{}", fraction.trim_end_matches('0')));
+            }
+        }
         if let Some(w) = self.width {
             parts.push(format!("w={w}"));
         }
@@ -211,6 +255,8 @@ mod tests {
             allowed: allowed.to_owned(),
         }
     }
+
+    const FRAMES: &str = "the times from 0 to 86400 seconds, with at most 3 decimals";
 
     #[test]
     fn parses_strictly() {
@@ -263,6 +309,26 @@ mod tests {
             ("w=640&w=640", Err(ParamError::Repeated("w".into()))),
             ("width=640", Err(ParamError::Unknown("width".into()))),
             ("v=3&w=640", Err(ParamError::Unknown("v".into()))),
+            ("frame=1", params(|p| p.frame_ms = Some(1000))),
+            ("frame=0", params(|p| p.frame_ms = Some(0))),
+            (
+                "frame=90.04&w=640",
+                params(|p| (p.frame_ms, p.width) = (Some(90_040), Some(640))),
+            ),
+            ("frame=2.5", params(|p| p.frame_ms = Some(2500))),
+            ("frame=86400", params(|p| p.frame_ms = Some(86_400_000))),
+            (
+                "frame=86400.001",
+                Err(not_allowed("frame", "86400.001", FRAMES)),
+            ),
+            ("frame=1.2345", Err(not_allowed("frame", "1.2345", FRAMES))),
+            ("frame=01", Err(not_allowed("frame", "01", FRAMES))),
+            ("frame=-1", Err(not_allowed("frame", "-1", FRAMES))),
+            ("frame=1.", Err(not_allowed("frame", "1.", FRAMES))),
+            ("frame=.5", Err(not_allowed("frame", ".5", FRAMES))),
+            ("frame=1e3", Err(not_allowed("frame", "1e3", FRAMES))),
+            ("frame=", Err(not_allowed("frame", "", FRAMES))),
+            ("frame=1&frame=2", Err(ParamError::Repeated("frame".into()))),
         ];
         for (query, expected) in cases {
             assert_eq!(parse(Some(query), DEFAULT_SIZES), expected, "{query}");
@@ -283,6 +349,10 @@ mod tests {
             ("q=80&fit=cover&h=384&w=640", "w=640&h=384&fit=cover&q=80"),
             ("fit=inside&fmt=auto&w=640", "w=640"),
             ("fmt=avif", "fmt=avif"),
+            ("w=640&frame=1.500", "frame=1.5&w=640"),
+            ("frame=90.040&fmt=jpeg", "frame=90.04&fmt=jpeg"),
+            ("frame=0.001", "frame=0.001"),
+            ("frame=3.000", "frame=3"),
         ];
         for (query, canonical) in cases {
             let p = parse(Some(query), DEFAULT_SIZES).unwrap().unwrap();

@@ -32,6 +32,8 @@ pub struct Renderer {
     pub(super) checked: Mutex<HashMap<String, Instant>>,
     /// Renders finished by this process.
     renders: AtomicU64,
+    /// Bytes read from sources for renders.
+    pub(super) source_bytes: AtomicU64,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -50,6 +52,7 @@ impl Renderer {
             in_flight: Mutex::new(HashMap::new()),
             checked: Mutex::new(HashMap::new()),
             renders: AtomicU64::new(0),
+            source_bytes: AtomicU64::new(0),
         })
     }
 
@@ -57,6 +60,11 @@ impl Renderer {
     /// the derived store, or one that waited on another's render, adds none).
     pub fn renders(&self) -> u64 {
         self.renders.load(Ordering::Relaxed)
+    }
+
+    /// How many bytes renders have read from their sources.
+    pub fn source_bytes_read(&self) -> u64 {
+        self.source_bytes.load(Ordering::Relaxed)
     }
 
     pub fn settings(&self) -> &ImageSettings {
@@ -73,51 +81,10 @@ pub(super) async fn render(
     source: Description,
     reader: Arc<dyn RangeReader>,
 ) -> Result<StoredDerivative, SourceError> {
-    let settings = &renderer.settings;
-    if source.size > MAX_SOURCE_BYTES {
-        return Err(SourceError::Unprocessable(format!(
-            "the image is {} bytes; the most read for rendering is {MAX_SOURCE_BYTES}",
-            source.size
-        )));
-    }
-    let head = read_all(
-        reader.as_ref(),
-        source.size.min(image::PROBE_HEAD_LEN as u64),
-    )
-    .await?;
-    let probe = image::probe(&head).map_err(unprocessable)?;
-    let pixels = u64::from(probe.width) * u64::from(probe.height);
-    if pixels > settings.max_pixels {
-        return Err(unprocessable(ImageError::TooManyPixels {
-            pixels,
-            limit: settings.max_pixels,
-        }));
-    }
-    let bytes = if head.len() as u64 == source.size {
-        head
-    } else {
-        read_all(reader.as_ref(), source.size).await?
+    let rendered = match id.params.frame_ms {
+        Some(ms) => super::frame::render_frame(renderer, id, ms, &source, reader.as_ref()).await?,
+        None => render_image(renderer, id, &source, reader.as_ref()).await?,
     };
-    let spec = RenderSpec {
-        width: id.params.width,
-        height: id.params.height,
-        fit: match id.params.fit {
-            params::Fit::Inside => image::Fit::Inside,
-            params::Fit::Cover => image::Fit::Cover,
-        },
-        format: id.output_format(probe.has_alpha),
-        quality: id.params.quality,
-    };
-    let max_pixels = settings.max_pixels;
-    let _permit = renderer
-        .permits
-        .acquire()
-        .await
-        .map_err(|_| SourceError::Upstream("the renderer is closed".into()))?;
-    let rendered = tokio::task::spawn_blocking(move || image::render(&bytes, &spec, max_pixels))
-        .await
-        .map_err(|_| SourceError::Unprocessable("the image could not be decoded".into()))?
-        .map_err(unprocessable)?;
     renderer.renders.fetch_add(1, Ordering::Relaxed);
     let derivative = StoredDerivative {
         bytes: Bytes::from(rendered.bytes),
@@ -125,7 +92,7 @@ pub(super) async fn render(
         source_etag: source.etag().to_string(),
         source_last_modified: source.last_modified(),
     };
-    if let Some(store) = &settings.store {
+    if let Some(store) = &renderer.settings.store {
         match store.put(name, &derivative).await {
             // Its source was described just now: no check is due before
             // `recheck_after` has passed.
@@ -140,8 +107,72 @@ pub(super) async fn render(
     Ok(derivative)
 }
 
+/// An image source, decoded, resized and encoded.
+async fn render_image(
+    renderer: &Renderer,
+    id: &DerivativeId,
+    source: &Description,
+    reader: &dyn RangeReader,
+) -> Result<image::Rendered, SourceError> {
+    let settings = &renderer.settings;
+    if source.size > MAX_SOURCE_BYTES {
+        return Err(SourceError::Unprocessable(format!(
+            "the image is {} bytes; the most read for rendering is {MAX_SOURCE_BYTES}",
+            source.size
+        )));
+    }
+    let head = read_all(reader, source.size.min(image::PROBE_HEAD_LEN as u64)).await?;
+    let probe = image::probe(&head).map_err(unprocessable)?;
+    let pixels = u64::from(probe.width) * u64::from(probe.height);
+    if pixels > settings.max_pixels {
+        return Err(unprocessable(ImageError::TooManyPixels {
+            pixels,
+            limit: settings.max_pixels,
+        }));
+    }
+    let bytes = if head.len() as u64 == source.size {
+        head
+    } else {
+        read_all(reader, source.size).await?
+    };
+    renderer
+        .source_bytes
+        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    let spec = render_spec(id, id.output_format(probe.has_alpha));
+    let max_pixels = settings.max_pixels;
+    let _permit = renderer.permit().await?;
+    tokio::task::spawn_blocking(move || image::render(&bytes, &spec, max_pixels))
+        .await
+        .map_err(|_| SourceError::Unprocessable("the image could not be decoded".into()))?
+        .map_err(unprocessable)
+}
+
+/// What the engine is asked to make of a derivative's parameters.
+pub(super) fn render_spec(id: &DerivativeId, format: image::OutputFormat) -> RenderSpec {
+    RenderSpec {
+        width: id.params.width,
+        height: id.params.height,
+        fit: match id.params.fit {
+            params::Fit::Inside => image::Fit::Inside,
+            params::Fit::Cover => image::Fit::Cover,
+        },
+        format,
+        quality: id.params.quality,
+    }
+}
+
+impl Renderer {
+    /// One of the `workers` places to render in, when one is free.
+    pub(super) async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, SourceError> {
+        self.permits
+            .acquire()
+            .await
+            .map_err(|_| SourceError::Upstream("the renderer is closed".into()))
+    }
+}
+
 /// The first `length` bytes of the source, in memory.
-async fn read_all(reader: &dyn RangeReader, length: u64) -> Result<Bytes, SourceError> {
+pub(super) async fn read_all(reader: &dyn RangeReader, length: u64) -> Result<Bytes, SourceError> {
     let Some(range) = ByteRange::whole(length) else {
         return Ok(Bytes::new());
     };
@@ -153,7 +184,7 @@ async fn read_all(reader: &dyn RangeReader, length: u64) -> Result<Bytes, Source
     Ok(bytes.freeze())
 }
 
-fn unprocessable(e: ImageError) -> SourceError {
+pub(super) fn unprocessable(e: ImageError) -> SourceError {
     SourceError::Unprocessable(e.to_string())
 }
 
@@ -167,5 +198,6 @@ pub(super) fn copy_error(e: &SourceError) -> SourceError {
         SourceError::Unavailable(s) => SourceError::Unavailable(s.clone()),
         SourceError::Upstream(s) => SourceError::Upstream(s.clone()),
         SourceError::Unprocessable(s) => SourceError::Unprocessable(s.clone()),
+        SourceError::Unsupported(s) => SourceError::Unsupported(s.clone()),
     }
 }

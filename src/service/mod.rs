@@ -15,7 +15,9 @@ use http::{Request, Response, StatusCode};
 use crate::body::{AccessRecord, ResponseBody};
 use crate::cors::{self, CorsPolicy};
 use crate::derivative::params::{self, ImageParams, ParamError};
-use crate::derivative::{is_decodable_image, DerivativeId, ImageDerivative, Renderer};
+use crate::derivative::{
+    is_decodable_image, is_frame_source, DerivativeId, ImageDerivative, Renderer,
+};
 use crate::faststart::{is_movie, FaststartMovie, Faststarts};
 use crate::index;
 use crate::protocol::decision::{ReadMethod, ReadRequest};
@@ -223,7 +225,16 @@ impl MediaService {
     ) -> Result<Option<ImageParams>, ParamError> {
         let sizes = &self.settings.images.settings().sizes;
         if is_decodable_image(key.file_name()) {
-            return params::parse(query, sizes);
+            return match params::parse(query, sizes)? {
+                Some(p) if p.frame_ms.is_some() => Err(ParamError::FrameOnImage),
+                p => Ok(p),
+            };
+        }
+        if is_frame_source(key.file_name()) {
+            return match params::parse(query, sizes)? {
+                Some(p) if p.frame_ms.is_none() => Err(ParamError::NoFrame),
+                p => Ok(p),
+            };
         }
         if params::names_image_param(query) {
             return Err(ParamError::NotAnImage);
@@ -277,7 +288,9 @@ impl MediaService {
             tracing::error!(key, error = %e, "source failed");
         }
         match e {
-            SourceError::Unprocessable(reason) => fixed(heads::refused(status, reason), is_head),
+            SourceError::Unprocessable(reason) | SourceError::Unsupported(reason) => {
+                fixed(heads::refused(status, reason), is_head)
+            }
             _ => fixed(heads::error(status), is_head),
         }
     }
@@ -311,6 +324,7 @@ fn source_error_status(e: &SourceError, denied: StatusCode) -> StatusCode {
         SourceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         SourceError::Upstream(_) => StatusCode::BAD_GATEWAY,
         SourceError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        SourceError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
     }
 }
 

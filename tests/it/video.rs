@@ -208,3 +208,205 @@ async fn over_s3_a_changed_movie_is_read_anew() {
     server.stop().await.unwrap();
     s3.stop().await;
 }
+
+/// Runs ffmpeg with `args` in `dir`, failing loudly when it is missing.
+fn ffmpeg(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .current_dir(dir)
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg is needed (Debian package ffmpeg; scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// ffmpeg's picture at `seconds` (the first frame at or after it), as RGB.
+fn ffmpeg_frame(dir: &Path, file: &str, seconds: f64) -> Vec<u8> {
+    let at = format!("{seconds}");
+    ffmpeg(
+        dir,
+        &[
+            "-ss",
+            &at,
+            "-i",
+            file,
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+    )
+}
+
+/// Mean absolute difference per channel, 0 to 255.
+fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let sum: u64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.len() as f64
+}
+
+/// Frames are the pictures ffmpeg shows at the same times: within a mean
+/// difference of 2 per channel (YUV to RGB conversions differ slightly; a
+/// neighbouring frame of this moving test pattern differs by far more),
+/// across keyframes, P- and B-frames of a High-profile stream with B-frames
+/// and its moov at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_are_the_pictures_ffmpeg_shows() {
+    const THRESHOLD: f64 = 2.0;
+    let media = tempfile::tempdir().unwrap();
+    ffmpeg(
+        media.path(),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=duration=4:size=320x240:rate=25",
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "high",
+            "-g",
+            "25",
+            "-bf",
+            "3",
+            "-pix_fmt",
+            "yuv420p",
+            "movie.mp4",
+        ],
+    );
+    let server = TestServer::start(media.path(), default_local()).await;
+    // At frame times (25 per second): a keyframe, a P- or B-frame after it,
+    // and frames late in a group.
+    for seconds in [0.0, 1.0, 1.52, 2.2, 3.96] {
+        let target = format!("/movie.mp4?frame={seconds}&fmt=png");
+        let answer = send(server.addr, "GET", &target, &[]).await;
+        assert_eq!(
+            answer.status,
+            200,
+            "{target}: {:?}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        let ours = image::load_from_memory(&answer.body).unwrap().to_rgb8();
+        assert_eq!(ours.dimensions(), (320, 240), "{target}");
+        let theirs = ffmpeg_frame(media.path(), "movie.mp4", seconds);
+        let difference = mean_difference(ours.as_raw(), &theirs);
+        println!("frame={seconds}: mean difference {difference:.3}");
+        assert!(difference <= THRESHOLD, "{target}: {difference}");
+        if seconds < 3.9 {
+            let next = ffmpeg_frame(media.path(), "movie.mp4", seconds + 0.04);
+            let to_next = mean_difference(ours.as_raw(), &next);
+            assert!(
+                to_next > difference,
+                "{target}: the next frame is as close ({to_next})"
+            );
+        }
+    }
+    server.stop().await.unwrap();
+}
+
+/// What is read for one frame of a longer movie: box headers, moov and the
+/// samples from the keyframe before the time, a small part of the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_reads_a_small_part_of_the_movie() {
+    let media = tempfile::tempdir().unwrap();
+    ffmpeg(
+        media.path(),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=duration=30:size=640x360:rate=25",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "50",
+            "-pix_fmt",
+            "yuv420p",
+            "long.mp4",
+        ],
+    );
+    let size = std::fs::metadata(media.path().join("long.mp4"))
+        .unwrap()
+        .len();
+    let service_settings = settings();
+    let renderer = Arc::clone(&service_settings.images);
+    let source = Arc::new(DirSource::new(media.path()).unwrap());
+    let server =
+        TestServer::start_service(MediaService::new(source, service_settings), default_local())
+            .await;
+    let answer = send(
+        server.addr,
+        "GET",
+        "/long.mp4?frame=20.5&w=128&fmt=jpeg",
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    let picture = image::load_from_memory(&answer.body).unwrap();
+    assert_eq!((picture.width(), picture.height()), (128, 72));
+    let read = renderer.source_bytes_read();
+    println!("read {read} of {size} bytes for one frame");
+    assert!(read > 0 && read * 10 < size, "read {read} of {size}");
+    server.stop().await.unwrap();
+}
+
+/// Movies frames are not taken from: another video codec (415, named), no
+/// video at all (415).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_of_other_codecs_are_refused_by_name() {
+    let media = tempfile::tempdir().unwrap();
+    let src = [
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=duration=1:size=160x120:rate=10",
+    ];
+    ffmpeg(
+        media.path(),
+        &[&src[..], &["-c:v", "mpeg4", "mpeg4.mp4"]].concat(),
+    );
+    ffmpeg(
+        media.path(),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=1",
+            "-c:a",
+            "aac",
+            "audio.mp4",
+        ],
+    );
+    let server = TestServer::start(media.path(), default_local()).await;
+    for (target, status, reason) in [
+        (
+            "/mpeg4.mp4?frame=0.5",
+            415,
+            "415 Unsupported Media Type: the video codec is mp4v; frames are taken from H.264 (avc1) only",
+        ),
+        (
+            "/audio.mp4?frame=0.5",
+            415,
+            "415 Unsupported Media Type: the movie has no video track",
+        ),
+    ] {
+        let answer = send(server.addr, "GET", target, &[]).await;
+        assert_eq!(answer.status, status, "{target}");
+        assert_eq!(String::from_utf8_lossy(&answer.body).trim_end(), reason, "{target}");
+    }
+    server.stop().await.unwrap();
+}

@@ -10,6 +10,7 @@ use crate::fixture::{Fixture, Validators, CACHE_CONTROL, MAX_RANGES, SECRET};
 mod conditionals;
 pub mod derivatives;
 pub mod faststart;
+mod frames;
 mod ignored_ranges;
 mod index;
 mod methods;
@@ -342,6 +343,7 @@ pub fn cases<'a>(fixture: &'a Fixture, store: &'a Store<'a>) -> Vec<Case> {
     index::add(&mut b);
     derivatives::add(&mut b);
     faststart::add(&mut b);
+    frames::add(&mut b);
     b.cases
 }
 /// Sends every case and checks every expectation; reports all failures at once.

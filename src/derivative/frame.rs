@@ -1,0 +1,172 @@
+//! Video frames as image derivatives: `?frame=SECONDS` on an MP4 or MOV with
+//! H.264 video is the picture shown at that time, decoded from the keyframe
+//! before it, then resized and encoded like an image. Only the box headers,
+//! `moov`, and the byte ranges of the samples decoded are read, never the
+//! whole file.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::render::{render_spec, Renderer};
+use super::DerivativeId;
+use crate::image;
+use crate::mp4::{self, FrameError, Mp4Error};
+use crate::protocol::description::Description;
+use crate::protocol::range::ByteRange;
+use crate::representation::{RangeReader, SourceError};
+use crate::video;
+
+/// The largest `moov` read for a frame; a larger one is refused (422).
+pub const MAX_FRAME_MOOV_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The most sample bytes read for one frame (a keyframe interval of a
+/// high-bitrate video stays well within it).
+pub const MAX_FRAME_READ_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The file name extensions of the movies frames are taken from.
+pub fn is_frame_source(file_name: &str) -> bool {
+    let extension = file_name.rsplit_once('.').map_or("", |(_, e)| e);
+    ["mp4", "mov", "m4v"]
+        .iter()
+        .any(|known| extension.eq_ignore_ascii_case(known))
+}
+
+/// The picture of `source`'s video at `frame_ms`, rendered as `id` asks.
+pub(super) async fn render_frame(
+    renderer: &Renderer,
+    id: &DerivativeId,
+    frame_ms: u32,
+    source: &Description,
+    reader: &dyn RangeReader,
+) -> Result<image::Rendered, SourceError> {
+    let boxes = mp4::scan_top_level(reader, source.size)
+        .await
+        .map_err(not_a_movie)?;
+    let moov = boxes
+        .iter()
+        .find(|b| &b.kind == b"moov")
+        .ok_or_else(|| SourceError::Unprocessable("not an MP4 movie: no moov box".into()))?;
+    if moov.size > MAX_FRAME_MOOV_BYTES {
+        return Err(SourceError::Unprocessable(format!(
+            "the movie's index (moov) is {} bytes; the most read for a frame is {MAX_FRAME_MOOV_BYTES}",
+            moov.size
+        )));
+    }
+    let mut bytes_read = 0;
+    let moov_bytes = read(reader, moov.offset, moov.size, &mut bytes_read).await?;
+    let movie = mp4::parse_movie(&moov_bytes).map_err(not_a_movie)?;
+    let seconds = f64::from(frame_ms) / 1000.0;
+    let plan = mp4::movie_frame_plan(&movie, seconds, MAX_FRAME_READ_BYTES)
+        .map_err(|e| frame_refused(e, seconds))?;
+    let avc_config = movie
+        .video_track()
+        .and_then(|track| track.avc_config.clone())
+        .ok_or_else(|| SourceError::Unprocessable("the H.264 track has no avcC box".into()))?;
+
+    let mut chunks: Vec<(u64, Bytes)> = Vec::with_capacity(plan.reads.len());
+    for range in &plan.reads {
+        let bytes = read(reader, range.first, range.len(), &mut bytes_read).await?;
+        chunks.push((range.first, bytes));
+    }
+    let samples = plan
+        .samples
+        .iter()
+        .map(|sample| {
+            let end = sample.offset + u64::from(sample.size);
+            chunks
+                .iter()
+                .find(|(first, bytes)| *first <= sample.offset && end <= first + bytes.len() as u64)
+                .map(|(first, bytes)| {
+                    bytes.slice((sample.offset - first) as usize..(end - first) as usize)
+                })
+                .ok_or_else(|| SourceError::Unprocessable("a sample lies outside the file".into()))
+        })
+        .collect::<Result<Vec<Bytes>, SourceError>>()?;
+    renderer
+        .source_bytes
+        .fetch_add(bytes_read, Ordering::Relaxed);
+    tracing::debug!(
+        key = id.key,
+        bytes_read,
+        source_size = source.size,
+        samples = samples.len(),
+        "frame read"
+    );
+
+    let spec = render_spec(id, id.output_format(false));
+    let (max_pixels, rank) = (renderer.settings.max_pixels, plan.target_rank);
+    let _permit = renderer.permit().await?;
+    tokio::task::spawn_blocking(move || {
+        let pixels = video::decode_frame(&avc_config, &samples, rank, max_pixels)
+            .map_err(|e| SourceError::Unprocessable(e.to_string()))?;
+        image::engine::render_pixels(pixels, &spec).map_err(super::render::unprocessable)
+    })
+    .await
+    .map_err(|_| SourceError::Unprocessable("the frame could not be decoded".into()))?
+}
+
+/// `len` bytes at `offset`, all of them, counted in `bytes_read`.
+async fn read(
+    reader: &dyn RangeReader,
+    offset: u64,
+    len: u64,
+    bytes_read: &mut u64,
+) -> Result<Bytes, SourceError> {
+    use futures_util::StreamExt;
+    let Some(last) = len.checked_sub(1).and_then(|n| offset.checked_add(n)) else {
+        return Ok(Bytes::new());
+    };
+    let mut body = reader.read(ByteRange {
+        first: offset,
+        last,
+    });
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    while let Some(chunk) = body.next().await {
+        bytes.extend_from_slice(&chunk?);
+    }
+    *bytes_read += bytes.len() as u64;
+    if bytes.len() as u64 != len {
+        return Err(SourceError::Changed);
+    }
+    Ok(Bytes::from(bytes))
+}
+
+fn not_a_movie(e: Mp4Error) -> SourceError {
+    match e {
+        Mp4Error::Read(e) => e,
+        e => SourceError::Unprocessable(format!("not a readable MP4 movie: {e}")),
+    }
+}
+
+fn frame_refused(e: FrameError, seconds: f64) -> SourceError {
+    match e {
+        FrameError::Codec(codec) => SourceError::Unsupported(format!(
+            "the video codec is {codec}; frames are taken from H.264 (avc1) only"
+        )),
+        FrameError::NoVideo => SourceError::Unsupported("the movie has no video track".into()),
+        FrameError::PastEnd { duration_secs } => SourceError::Unprocessable(format!(
+            "frame={seconds} is past the end: the video is {duration_secs:.3} s long"
+        )),
+        e => SourceError::Unprocessable(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_movies_frames_come_from() {
+        for (name, yes) in [
+            ("a.mp4", true),
+            ("b.MOV", true),
+            ("c.m4v", true),
+            ("d.m4a", false),
+            ("e.webm", false),
+            ("f.3gp", false),
+        ] {
+            assert_eq!(is_frame_source(name), yes, "{name}");
+        }
+    }
+}
