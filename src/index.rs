@@ -162,20 +162,33 @@ const url=abs(f.dataset.href);\
 f.querySelector('.url').textContent=url;\
 const tag=f.dataset.player;\
 const set=f.dataset.srcset?f.dataset.srcset.split(', ').map(c=>{const i=c.lastIndexOf(' ');return abs(c.slice(0,i))+c.slice(i);}).join(', '):'';\
-const snippet=tag==='video'?'<video controls src=\"'+url+'\"></video>':\
+const poster=f.dataset.poster?abs(f.dataset.poster):'';\
+const snippet=tag==='video'&&poster?'<video controls poster=\"'+poster+'\" src=\"'+url+'\"></video>':\
+tag==='video'?'<video controls src=\"'+url+'\"></video>':\
 tag==='audio'?'<audio controls src=\"'+url+'\"></audio>':\
 tag==='image'&&set?'<img src=\"'+url+'\" srcset=\"'+set+'\" sizes=\"(max-width: 640px) 100vw, 640px\" alt=\"\">':\
 tag==='image'?'<img src=\"'+url+'\" alt=\"\">':url;\
 f.querySelector('.snippet').textContent=snippet;\
 f.querySelector('button').addEventListener('click',e=>{\
-navigator.clipboard.writeText(snippet).then(()=>{e.target.textContent='Copied';},()=>{e.target.textContent='Select and copy';});});}";
+navigator.clipboard.writeText(snippet).then(()=>{e.target.textContent='Copied';},()=>{e.target.textContent='Select and copy';});});\
+const m=f.querySelector('video,audio');\
+if(m){const show=()=>{if(!isFinite(m.duration))return;const s=Math.round(m.duration);\
+let t=Math.floor(s/60)+':'+String(s%60).padStart(2,'0');\
+if(m.videoWidth)t+=' · '+m.videoWidth+'×'+m.videoHeight;\
+f.querySelector('.duration').textContent=t;};\
+m.addEventListener('loadedmetadata',show);if(m.readyState>=1)show();}}";
 
 /// Only the page's own style and script run (by hash); media and images load
 /// from anywhere its links lead (a presigned redirect goes to S3); nothing else.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; \
 style-src 'sha256-4WKIiKGBjFa45I9UomeW9pJszogo1mddjaN191NPMHA='; \
-script-src 'sha256-h5XWrx8ZPvK4qFhWAl2Pv8tfp64XiYpHE06Fk+DQ3r0='; \
+script-src 'sha256-2/IBsXJeOE+YTKd0/kPFt61HMhuTByYccW7DRdABTkk='; \
 img-src *; media-src *; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// A video's poster on the page: its frame at this second, this wide (when
+/// the server allows the width).
+pub const POSTER_SECS: u32 = 1;
+pub const POSTER_WIDTH: u32 = 640;
 
 /// The width of an image's thumbnail on the page, when the server allows it.
 pub const THUMBNAIL_WIDTH: u32 = 384;
@@ -206,6 +219,13 @@ pub(crate) fn render_with(
     let image_link = |key: &str, width: u32| match query(&format!("/{key}?w={width}")) {
         Some(q) => format!("{}?w={width}&{q}", href_of(key)),
         None => format!("{}?w={width}", href_of(key)),
+    };
+    let frame_link = |key: &str| {
+        let params = format!("frame={POSTER_SECS}&w={POSTER_WIDTH}");
+        match query(&format!("/{key}?{params}")) {
+            Some(q) => format!("{}?{params}&{q}", href_of(key)),
+            None => format!("{}?{params}", href_of(key)),
+        }
     };
     let title = format!("/{prefix}");
     let mut html = String::with_capacity(4096 + 1024 * listing.entries.len());
@@ -276,7 +296,14 @@ pub(crate) fn render_with(
             .iter()
             .find(|(w, _)| *w == THUMBNAIL_WIDTH)
             .map(|(_, href)| href.as_str());
-        figure(&mut html, name, href, *size, thumbnail, &srcset);
+        let poster = (crate::derivative::is_frame_source(name) && sizes.contains(&POSTER_WIDTH))
+            .then(|| frame_link(&key));
+        let preview = Preview {
+            thumbnail,
+            srcset: &srcset,
+            poster: poster.as_deref(),
+        };
+        figure(&mut html, name, href, *size, &preview);
     }
     html.push_str("</main>\n");
     if objects == 0 && dirs.len() <= usize::from(!prefix.is_empty()) {
@@ -313,17 +340,21 @@ fn breadcrumbs(html: &mut String, prefix: &str, link: &dyn Fn(&str) -> String) {
     }
 }
 
+/// What an entry is previewed with: an image's thumbnail derivative and its
+/// `srcset` candidates, a video's poster frame.
+struct Preview<'a> {
+    thumbnail: Option<&'a str>,
+    srcset: &'a [(u32, String)],
+    poster: Option<&'a str>,
+}
+
 /// One entry: its player, its URL and a snippet to copy. An image is shown
 /// through its thumbnail derivative where there is one, and its snippet
-/// offers `srcset` candidates.
-fn figure(
-    html: &mut String,
-    name: &str,
-    path: &str,
-    size: u64,
-    thumbnail: Option<&str>,
-    srcset: &[(u32, String)],
-) {
+/// offers `srcset` candidates; a video shows its poster frame, and the page's
+/// script writes a video's or an audio's duration (and a video's size) once
+/// the browser has read them.
+fn figure(html: &mut String, name: &str, path: &str, size: u64, preview: &Preview<'_>) {
+    let (thumbnail, srcset) = (preview.thumbnail, preview.srcset);
     let content_type = content_type_for(name);
     let player = Player::for_type(&content_type);
     let href = escape_html(path);
@@ -342,12 +373,19 @@ fn figure(
             escape_html(&candidates.join(", "))
         );
     }
+    let poster = preview.poster.map(escape_html);
+    if let Some(poster) = &poster {
+        let _ = write!(html, " data-poster=\"{poster}\"");
+    }
     html.push_str(">\n");
     match player {
         Player::Video => {
+            let poster = poster
+                .as_deref()
+                .map_or_else(String::new, |p| format!(" poster=\"{p}\""));
             let _ = writeln!(
                 html,
-                "<video controls preload=\"metadata\" src=\"{href}\"></video>"
+                "<video controls preload=\"metadata\"{poster} src=\"{href}\"></video>"
             );
         }
         Player::Audio => {
@@ -362,20 +400,29 @@ fn figure(
         }
         Player::Link => {}
     }
-    let snippet = match player {
-        Player::Video => format!("<video controls src=\"{path}\"></video>"),
-        Player::Audio => format!("<audio controls src=\"{path}\"></audio>"),
-        Player::Image if !candidates.is_empty() => format!(
-            "<img src=\"{path}\" srcset=\"{}\" sizes=\"{SRCSET_SIZES}\" alt=\"\">",
-            candidates.join(", ")
-        ),
-        Player::Image => format!("<img src=\"{path}\" alt=\"\">"),
-        Player::Link => path.to_owned(),
+    let snippet = match (player, preview.poster) {
+        (Player::Video, Some(poster)) => {
+            format!("<video controls poster=\"{poster}\" src=\"{path}\"></video>")
+        }
+        (player, _) => match player {
+            Player::Video => format!("<video controls src=\"{path}\"></video>"),
+            Player::Audio => format!("<audio controls src=\"{path}\"></audio>"),
+            Player::Image if !candidates.is_empty() => format!(
+                "<img src=\"{path}\" srcset=\"{}\" sizes=\"{SRCSET_SIZES}\" alt=\"\">",
+                candidates.join(", ")
+            ),
+            Player::Image => format!("<img src=\"{path}\" alt=\"\">"),
+            Player::Link => path.to_owned(),
+        },
+    };
+    let duration = match player {
+        Player::Video | Player::Audio => "<span class=\"meta duration\"></span>\n",
+        _ => "",
     };
     let _ = write!(
         html,
         "<figcaption>\n<a href=\"{href}\">{label}</a>\n\
-         <span class=\"meta\" title=\"{size} bytes\">{} · {}</span>\n\
+         <span class=\"meta\" title=\"{size} bytes\">{} · {}</span>\n{duration}\
          <code class=\"url\">{href}</code>\n<code class=\"snippet\">{}</code>\n\
          <button type=\"button\">Copy snippet</button>\n</figcaption>\n</figure>\n",
         human_size(size),
@@ -542,8 +589,10 @@ mod tests {
             "<p>4 files on this page</p>",
             "<a href=\"/\">../</a>",
             "<a href=\"/media/clips/\">clips/</a>",
-            "<figure class=\"video\" data-href=\"/media/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.mp4\" data-player=\"video\">",
-            "<video controls preload=\"metadata\" src=\"/media/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.mp4\"></video>",
+            "<figure class=\"video\" data-href=\"/media/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.mp4\" data-player=\"video\" data-poster=\"/media/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.mp4?frame=1&amp;w=640\">",
+            "<video controls preload=\"metadata\" poster=\"/media/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.mp4?frame=1&amp;w=640\" src=\"/media/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.mp4\"></video>",
+            "<code class=\"snippet\">&lt;video controls poster=&quot;/media/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.mp4?frame=1&amp;w=640&quot; src=&quot;/media/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.mp4&quot;&gt;&lt;/video&gt;</code>",
+            "<span class=\"meta duration\"></span>",
             ">&lt;img src=x onerror=alert(1)&gt;.mp4</a>",
             "<audio controls preload=\"metadata\" src=\"/media/song%20%22one%22.mp3\"></audio>",
             ">song &quot;one&quot;.mp3</a>",

@@ -96,19 +96,24 @@ pub fn signed_path(args: &config::SignArgs) -> Result<String, BoxError> {
     };
     let target = protocol::key::parse_target(path).map_err(|e| format!("{path}: {e}"))?;
     let canonical = match &target {
-        protocol::key::Target::Object(key)
-            if derivative::is_decodable_image(key.file_name())
-                || derivative::is_frame_source(key.file_name()) =>
-        {
-            derivative::params::parse(query, &args.image_sizes)
-                .map_err(|e| format!("{}: {e}", args.path))?
+        protocol::key::Target::Object(key) => {
+            let params = derivative::params_for(key.file_name(), query, &args.image_sizes)
+                .map_err(|e| format!("{}: {e}", args.path))?;
+            if params.is_none() && query.is_some_and(|q| !q.is_empty()) {
+                return Err(format!(
+                    "{}: only image and frame parameters are signed (w, h, fit, fmt, q, frame)",
+                    args.path
+                )
+                .into());
+            }
+            params
                 .map(|params| params.canonical())
                 .filter(|canonical| !canonical.is_empty())
         }
-        _ if query.is_some_and(|q| !q.is_empty()) => {
-            return Err(format!("{}: only image and video paths take parameters", args.path).into())
+        protocol::key::Target::Directory(_) if query.is_some_and(|q| !q.is_empty()) => {
+            return Err(format!("{}: a directory path takes no parameters", args.path).into())
         }
-        _ => None,
+        protocol::key::Target::Directory(_) => None,
     };
     let expires = service::unix_now().saturating_add(args.expires_in);
     let href = index::href_of(target.as_str());

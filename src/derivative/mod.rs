@@ -75,6 +75,35 @@ pub fn is_decodable_image(file_name: &str) -> bool {
         .any(|known| extension.eq_ignore_ascii_case(known))
 }
 
+/// The derivative parameters of a request for `file_name`: `None` for the
+/// stored bytes. Images take the image parameters; videos (MP4, MOV, M4V)
+/// take `frame` with them, and otherwise ignore their query as files do;
+/// other files ignore their query unless it names a derivative parameter.
+pub fn params_for(
+    file_name: &str,
+    query: Option<&str>,
+    sizes: &[u32],
+) -> Result<Option<ImageParams>, params::ParamError> {
+    use params::ParamError;
+    if is_decodable_image(file_name) {
+        return match params::parse(query, sizes)? {
+            Some(p) if p.frame_ms.is_some() => Err(ParamError::FrameOnImage),
+            p => Ok(p),
+        };
+    }
+    let named = params::names_image_param(query);
+    if is_frame_source(file_name) && named {
+        return match params::parse(query, sizes)? {
+            Some(p) if p.frame_ms.is_none() => Err(ParamError::NoFrame),
+            p => Ok(p),
+        };
+    }
+    if named {
+        return Err(ParamError::NotAnImage);
+    }
+    Ok(None)
+}
+
 /// Which formats a request's `Accept` takes, as far as `fmt=auto` cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AcceptClass {

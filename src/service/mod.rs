@@ -14,10 +14,8 @@ use http::{Request, Response, StatusCode};
 
 use crate::body::{AccessRecord, ResponseBody};
 use crate::cors::{self, CorsPolicy};
-use crate::derivative::params::{self, ImageParams, ParamError};
-use crate::derivative::{
-    is_decodable_image, is_frame_source, DerivativeId, ImageDerivative, Renderer,
-};
+use crate::derivative::params::{ImageParams, ParamError};
+use crate::derivative::{DerivativeId, ImageDerivative, Renderer};
 use crate::faststart::{is_movie, FaststartMovie, Faststarts};
 use crate::index;
 use crate::protocol::decision::{ReadMethod, ReadRequest};
@@ -215,31 +213,15 @@ impl MediaService {
             })
     }
 
-    /// The image parameters of a request for `key`: `None` for the stored
-    /// bytes. Only images the engine decodes take them; elsewhere other query
-    /// parameters are ignored, as they always were.
+    /// The derivative parameters of a request for `key`: `None` for the
+    /// stored bytes (`derivative::params_for`).
     fn derivative_params(
         &self,
         key: &ObjectKey,
         query: Option<&str>,
     ) -> Result<Option<ImageParams>, ParamError> {
         let sizes = &self.settings.images.settings().sizes;
-        if is_decodable_image(key.file_name()) {
-            return match params::parse(query, sizes)? {
-                Some(p) if p.frame_ms.is_some() => Err(ParamError::FrameOnImage),
-                p => Ok(p),
-            };
-        }
-        if is_frame_source(key.file_name()) {
-            return match params::parse(query, sizes)? {
-                Some(p) if p.frame_ms.is_none() => Err(ParamError::NoFrame),
-                p => Ok(p),
-            };
-        }
-        if params::names_image_param(query) {
-            return Err(ParamError::NotAnImage);
-        }
-        Ok(None)
+        crate::derivative::params_for(key.file_name(), query, sizes)
     }
 
     /// The index page of a directory path, when the index is on.

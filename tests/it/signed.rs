@@ -159,9 +159,12 @@ async fn the_index_links_signed_urls() {
     assert_eq!(page.status, 200);
     let html = String::from_utf8(page.body).unwrap();
     let links: Vec<String> = html
-        .split("<video controls preload=\"metadata\" src=\"")
+        .split("<video controls preload=\"metadata\"")
         .skip(1)
-        .map(|rest| rest.split('"').next().unwrap().replace("&amp;", "&"))
+        .map(|tag| {
+            let src = tag.split(" src=\"").nth(1).unwrap();
+            src.split('"').next().unwrap().replace("&amp;", "&")
+        })
         .collect();
     assert_eq!(links.len(), 2, "{html}");
     for (link, seed) in links.iter().zip([1u8, 2]) {

@@ -143,6 +143,19 @@ pub(super) fn add(b: &mut Builder<'_>) {
         .push(("content-range", format!("bytes */{size}")));
     case.expect.push(("accept-ranges", "bytes".into()));
 
+    // A query naming no derivative parameter (a player's cache-buster) is
+    // ignored on a movie, as on any file.
+    let busted = Rep {
+        target: format!("/{MOOV_AT_END}?t=1700000000"),
+        ..faststart(b)
+    };
+    b.whole_of(
+        "faststart: a cache-busting query is ignored",
+        "GET",
+        &busted,
+        &[],
+    );
+
     // Served as stored: already faststart, fragmented, no movie at all.
     for (name, file) in [
         (
