@@ -21,7 +21,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::mp4::{self, Faststart, Layout, Segment};
+use crate::derivative::store::{DerivedStore, StoredDerivative};
+use crate::mp4::{self, BoxHeader, Faststart, Layout, Segment};
 use crate::protocol::conditional::{EntityTag, Validators};
 use crate::protocol::delegation::{StoreCapabilities, StorePlan};
 use crate::protocol::description::Description;
@@ -48,6 +49,10 @@ pub struct FaststartSettings {
     /// How long a cached layout is trusted without describing the object
     /// again, where describing costs a round trip (S3).
     pub recheck_after: Duration,
+    /// Where layouts are kept across processes (the image derivatives'
+    /// store): a new process reads a movie's layout there in one read instead
+    /// of its box headers and `moov`.
+    pub store: Option<DerivedStore>,
 }
 
 impl Default for FaststartSettings {
@@ -57,6 +62,7 @@ impl Default for FaststartSettings {
             cache_bytes: 64 * 1024 * 1024,
             max_moov_bytes: 64 * 1024 * 1024,
             recheck_after: Duration::from_secs(60),
+            store: None,
         }
     }
 }
@@ -186,11 +192,19 @@ impl Faststarts {
 
     /// Reads the top-level box headers and, for a movie to move, its `moov`.
     /// Anything malformed is served as stored; only the reader's own failures
-    /// are errors.
-    async fn analyse(&self, reader: &dyn RangeReader, size: u64) -> Result<Analysis, SourceError> {
+    /// are errors. A layout to move is kept in the derived store, if any.
+    async fn analyse(
+        &self,
+        key: &str,
+        source: &Description,
+        reader: &dyn RangeReader,
+    ) -> Result<Analysis, SourceError> {
+        if let Some(analysis) = self.stored(key, source).await {
+            return Ok(analysis);
+        }
         self.analyses
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let boxes = match mp4::scan_top_level(reader, size).await {
+        let boxes = match mp4::scan_top_level(reader, source.size).await {
             Ok(boxes) => boxes,
             Err(mp4::Mp4Error::Read(e)) => return Err(e),
             Err(_) => return Ok(Analysis::AsStored),
@@ -199,11 +213,83 @@ impl Faststarts {
             return Ok(Analysis::AsStored);
         };
         let bytes = read_all(reader, moov.offset, moov.size).await?;
-        Ok(match mp4::rewrite(&boxes, &bytes) {
-            Ok(faststart) => Analysis::Faststart(Arc::new(faststart)),
-            Err(_) => Analysis::AsStored,
-        })
+        let Ok(faststart) = mp4::rewrite(&boxes, &bytes) else {
+            return Ok(Analysis::AsStored);
+        };
+        if let Some(store) = self.settings.store.clone() {
+            let kept = StoredDerivative {
+                bytes: encode_layout(&boxes, &bytes),
+                content_type: "application/octet-stream".to_owned(),
+                source_etag: source.etag().to_string(),
+                source_last_modified: source.last_modified(),
+            };
+            let name = stored_name(key);
+            tokio::spawn(async move {
+                if let Err(e) = store.put(&name, &kept).await {
+                    tracing::warn!(name, error = %e, "a movie's layout could not be stored");
+                }
+            });
+        }
+        Ok(Analysis::Faststart(Arc::new(faststart)))
     }
+
+    /// The layout kept in the derived store for this version of `key`.
+    async fn stored(&self, key: &str, source: &Description) -> Option<Analysis> {
+        let store = self.settings.store.as_ref()?;
+        let kept = store.get(&stored_name(key)).await.ok()??;
+        if kept.source_etag != source.etag().to_string() {
+            return None;
+        }
+        let (boxes, moov) = decode_layout(&kept.bytes)?;
+        let faststart = mp4::rewrite(&boxes, moov).ok()?;
+        (faststart.size - faststart.grown_by == source.size)
+            .then(|| Analysis::Faststart(Arc::new(faststart)))
+    }
+}
+
+/// The name of a movie's layout in the derived store.
+fn stored_name(key: &str) -> String {
+    format!("{key}/faststart,e={FASTSTART_VERSION}")
+}
+
+/// A movie's layout as kept: `fs1`, the number of top-level boxes (u32),
+/// each box's type, offset, header length and size (big-endian), then the
+/// stored `moov`, from which the rewrite is made again.
+fn encode_layout(boxes: &[BoxHeader], moov: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(8 + boxes.len() * 28 + moov.len());
+    out.extend_from_slice(FASTSTART_VERSION.as_bytes());
+    out.extend_from_slice(&(boxes.len() as u32).to_be_bytes());
+    for b in boxes {
+        out.extend_from_slice(&b.kind);
+        for field in [b.offset, b.header_len, b.size] {
+            out.extend_from_slice(&field.to_be_bytes());
+        }
+    }
+    out.extend_from_slice(moov);
+    Bytes::from(out)
+}
+
+/// The boxes and `moov` of a kept layout; `None` for anything else.
+fn decode_layout(bytes: &[u8]) -> Option<(Vec<BoxHeader>, &[u8])> {
+    let rest = bytes.strip_prefix(FASTSTART_VERSION.as_bytes())?;
+    let count = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    if count > mp4::MAX_TOP_LEVEL_BOXES {
+        return None;
+    }
+    let table = rest.get(4..4 + count * 28)?;
+    let boxes = table
+        .chunks_exact(28)
+        .map(|c| {
+            let field = |at: usize| u64::from_be_bytes(c[at..at + 8].try_into().unwrap_or([0; 8]));
+            BoxHeader {
+                kind: [c[0], c[1], c[2], c[3]],
+                offset: field(4),
+                header_len: field(12),
+                size: field(20),
+            }
+        })
+        .collect();
+    Some((boxes, &rest[4 + count * 28..]))
 }
 
 /// A movie, served faststart when its `moov` is at the end.
@@ -257,7 +343,8 @@ impl Representation for FaststartMovie {
                 analysis
             }
             _ => {
-                let analysis = Arc::new(self.faststarts.analyse(&*reader, description.size).await?);
+                let analysis =
+                    Arc::new(self.faststarts.analyse(key, &description, &*reader).await?);
                 self.faststarts
                     .remember(key, description.clone(), Arc::clone(&analysis));
                 analysis
@@ -401,6 +488,38 @@ mod tests {
         ];
         for (name, movie) in cases {
             assert_eq!(is_movie(name), movie, "{name}");
+        }
+    }
+
+    #[test]
+    fn kept_layouts_read_back_and_nothing_else_does() {
+        let boxes = [
+            BoxHeader {
+                kind: *b"ftyp",
+                offset: 0,
+                header_len: 8,
+                size: 32,
+            },
+            BoxHeader {
+                kind: *b"mdat",
+                offset: 32,
+                header_len: 16,
+                size: 1 << 33,
+            },
+        ];
+        let moov = b"moov bytes";
+        let kept = encode_layout(&boxes, moov);
+        let (read, read_moov) = decode_layout(&kept).unwrap();
+        assert_eq!(read, boxes);
+        assert_eq!(read_moov, moov);
+        for bad in [
+            &b""[..],
+            b"fs1",
+            b"fs2\0\0\0\0",
+            b"fs1\0\0\0\x02short",
+            b"fs1\xff\xff\xff\xff",
+        ] {
+            assert!(decode_layout(bad).is_none(), "{bad:?}");
         }
     }
 

@@ -365,6 +365,7 @@ impl ServiceArgs {
     ) -> Result<ServiceSettings, ConfigError> {
         let cache_control = HeaderValue::from_str(&self.cache_control)
             .map_err(|_| ConfigError::CacheControl(self.cache_control.clone()))?;
+        let images = self.images.settings(bucket)?;
         Ok(ServiceSettings {
             cors: CorsPolicy::parse(&self.cors_allow_origin),
             denied_status: if self.denied_status == "404" {
@@ -382,11 +383,11 @@ impl ServiceArgs {
                 .unwrap_or(!lambda)
                 .then_some(self.index_page_size as usize),
             signing: self.signing.keys()?,
-            images: crate::derivative::Renderer::new(self.images.settings(bucket)?),
             faststart: crate::faststart::Faststarts::new(
                 self.video
-                    .faststart_settings(Duration::from_secs(self.images.derived_recheck_secs)),
+                    .faststart_settings(images.recheck_after, images.store.clone()),
             ),
+            images: crate::derivative::Renderer::new(images),
         })
     }
 }

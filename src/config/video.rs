@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::derivative::store::DerivedStore;
 use crate::faststart::FaststartSettings;
 
 /// Faststart on the fly: a movie whose `moov` follows its media data is
@@ -29,13 +30,19 @@ pub struct VideoArgs {
 
 impl VideoArgs {
     /// `recheck_after`: how long a layout read from S3 is trusted before the
-    /// object is described again (MEDIA_DERIVED_RECHECK_SECS).
-    pub fn faststart_settings(&self, recheck_after: Duration) -> FaststartSettings {
+    /// object is described again (MEDIA_DERIVED_RECHECK_SECS); `store`: the
+    /// derived store, which keeps layouts too.
+    pub fn faststart_settings(
+        &self,
+        recheck_after: Duration,
+        store: Option<DerivedStore>,
+    ) -> FaststartSettings {
         FaststartSettings {
             enabled: self.faststart,
             cache_bytes: self.faststart_cache_bytes,
             max_moov_bytes: self.faststart_max_moov_bytes,
             recheck_after,
+            store,
         }
     }
 }

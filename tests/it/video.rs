@@ -410,3 +410,48 @@ async fn frames_of_other_codecs_are_refused_by_name() {
     }
     server.stop().await.unwrap();
 }
+
+/// With a derived store, a movie's layout is kept there: a new process (a
+/// new cache) serves the faststart answer without reading the movie's box
+/// headers or moov again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_derived_store_keeps_the_layout_for_new_processes() {
+    use media_streamer::derivative::store::DerivedStore;
+    let fixture = Fixture::new();
+    let kept = tempfile::tempdir().unwrap();
+    let start = || async {
+        let faststarts = Faststarts::new(FaststartSettings {
+            store: Some(DerivedStore::Dir(kept.path().to_owned())),
+            ..FaststartSettings::default()
+        });
+        let mut with = settings();
+        with.faststart = Arc::clone(&faststarts);
+        let source = Arc::new(DirSource::new(&fixture.root).unwrap());
+        let server =
+            TestServer::start_service(MediaService::new(source, with), default_local()).await;
+        (server, faststarts)
+    };
+    let target = format!("/{MOOV_AT_END}");
+
+    let (first_server, first) = start().await;
+    let answer = send(first_server.addr, "GET", &target, &[]).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(first.analyses(), 1);
+    let layout = kept.path().join(MOOV_AT_END).join("faststart,e=fs1");
+    for _ in 0..100 {
+        if layout.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(layout.exists(), "no layout kept at {}", layout.display());
+    first_server.stop().await.unwrap();
+
+    let (second_server, second) = start().await;
+    let again = send(second_server.addr, "GET", &target, &[]).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body, answer.body);
+    assert_eq!(again.header("etag"), answer.header("etag"));
+    assert_eq!(second.analyses(), 0, "read from the store, not the movie");
+    second_server.stop().await.unwrap();
+}
