@@ -5,10 +5,12 @@
 //!
 //! Only the one spelling `DerivativeId::stored_name` writes is taken: any
 //! other spelling of the same picture is refused, so a store holds one
-//! object per derivative and a cache one entry.
+//! object per derivative and a cache one entry. A name is refused where a
+//! query with its parameters would be (`params_for`): a video frame's name
+//! must hold `frame=`, an image's must not.
 
 use super::params::{self, FormatChoice, ImageParams, ParamError};
-use super::{is_decodable_image, AcceptClass, DerivativeId};
+use super::{is_decodable_image, is_frame_source, AcceptClass, DerivativeId};
 use crate::image::ENGINE_VERSION;
 
 /// Why a name is not a derivative's stored name.
@@ -39,7 +41,8 @@ impl DerivativeId {
             return Err(malformed());
         }
         let file_name = key.rsplit('/').next().unwrap_or(key);
-        if !is_decodable_image(file_name) {
+        let movie = is_frame_source(file_name);
+        if !movie && !is_decodable_image(file_name) {
             return Err(ParamError::NotAnImage.into());
         }
         let mut items: Vec<&str> = last.split(',').collect();
@@ -65,6 +68,11 @@ impl DerivativeId {
             "" => return Err(malformed()),
             query => params::parse(Some(query), sizes)?.ok_or_else(malformed)?,
         };
+        match (movie, params.frame_ms) {
+            (true, None) => return Err(ParamError::NoFrame.into()),
+            (false, Some(_)) => return Err(ParamError::FrameOnImage.into()),
+            _ => {}
+        }
         let canonical = params.canonical();
         if canonical != written && !(canonical.is_empty() && written == "orig") {
             return Err(NameError::NotCanonical(written.chars().take(64).collect()));
@@ -103,6 +111,10 @@ mod tests {
             ("x.gif", "fit=inside", None),
             ("x.avif", "fmt=avif&q=1", None),
             ("100%.jpeg", "fmt=jpeg", None),
+            ("clips/a.mp4", "frame=1&w=640&fmt=jpeg", None),
+            ("clips/a.mp4", "w=640&frame=1.500", Some("image/avif")),
+            ("A.MOV", "frame=0", None),
+            ("b.m4v", "frame=86400&fit=cover&h=32&fmt=webp&q=1", None),
         ];
         for (key, query, accept) in cases {
             let params = params::parse(Some(query), DEFAULT_SIZES).unwrap().unwrap();
@@ -147,8 +159,34 @@ mod tests {
                 malformed(&format!("cat.jpg/w=640,accept=png,e={e}")),
             ),
             (
-                format!("cat.mp4/w=640,fmt=webp,e={e}"),
+                format!("cat.txt/w=640,fmt=webp,e={e}"),
                 Err(NameError::Params(ParamError::NotAnImage)),
+            ),
+            (
+                format!("cat.mp4/w=640,fmt=webp,e={e}"),
+                Err(NameError::Params(ParamError::NoFrame)),
+            ),
+            (
+                format!("cat.mp4/orig,accept=other,e={e}"),
+                Err(NameError::Params(ParamError::NoFrame)),
+            ),
+            (
+                format!("cat.jpg/frame=1,w=640,fmt=webp,e={e}"),
+                Err(NameError::Params(ParamError::FrameOnImage)),
+            ),
+            (
+                format!("cat.mp4/w=640,frame=1,fmt=webp,e={e}"),
+                Err(NameError::NotCanonical("w=640&frame=1&fmt=webp".into())),
+            ),
+            (
+                format!("cat.mp4/frame=1.500,fmt=webp,e={e}"),
+                Err(NameError::NotCanonical("frame=1.500&fmt=webp".into())),
+            ),
+            (
+                format!("cat.mp4/frame=01,fmt=webp,e={e}"),
+                Err(NameError::Params(
+                    params::parse(Some("frame=01"), DEFAULT_SIZES).unwrap_err(),
+                )),
             ),
             (
                 format!("cat.jpg/fmt=webp,w=640,e={e}"),
