@@ -16,8 +16,11 @@ import crypto from 'crypto';
 // and pages with it.
 //
 // Image derivatives: on a JPEG, PNG, WebP, GIF or AVIF path, any of w, h, fit,
-// fmt, q makes the request a derivative request. Its parameters are checked as
-// the function checks them (the same 400s), and the path becomes the
+// fmt, q makes the request a derivative request; on an MP4, MOV or M4V path,
+// frame=SECONDS (with those if wanted) asks for the picture at that time, an
+// image derivative too (derivative::params_for has the rules of both). Its
+// parameters are checked as the function checks them (the same 400s), and the
+// path becomes the
 // derivative's stored name, as DerivativeId::stored_name writes it (source key
 // / canonical parameters, the Accept class for fmt=auto, engine version), with
 // no query: the cache key (the path) is then the canonical parameters and the
@@ -36,8 +39,9 @@ var SETTINGS = { secret: '', keys: '', skew: '30', sizes: '', engine: '' };
 
 var DOMAIN = 'media-streamer-v1';
 var SIGNED = ['expires', 'kid', 'sig'];
-var PARAMS = ['w', 'h', 'fit', 'fmt', 'q'];
+var PARAMS = ['frame', 'w', 'h', 'fit', 'fmt', 'q'];
 var IMAGES = ['jpg', 'jpeg', 'png', 'webp', 'gif', 'avif'];
+var MOVIES = ['mp4', 'mov', 'm4v'];
 var FORMATS = ['auto', 'jpeg', 'png', 'webp', 'avif'];
 var MAX_KEY_BYTES = 1024;
 
@@ -47,6 +51,8 @@ var UNKNOWN_KEY = 'the link was signed with an unknown key';
 var EXPIRED = 'the link has expired';
 var INVALID = "the link's signature is not valid";
 var NOT_AN_IMAGE = 'image parameters (w, h, fit, fmt, q) apply to JPEG, PNG, WebP, GIF and AVIF images only';
+var FRAME_ON_IMAGE = 'frame applies to videos (MP4, MOV, M4V) only';
+var NO_FRAME = 'a video takes frame=SECONDS (with w, h, fit, fmt and q if wanted)';
 
 function handler(event) {
     var request = event.request;
@@ -60,7 +66,7 @@ function handler(event) {
     var query = request.querystring;
     var directory = path.charAt(path.length - 1) === '/';
     var image = null;
-    if (!directory && PARAMS.some(function (name) { return query[name]; })) {
+    if (!directory && PARAMS.some((name) => query[name])) {
         image = imageParams(path, query);
         if (typeof image === 'string') {
             return refuse(400, 'Bad Request', image);
@@ -94,13 +100,15 @@ function handler(event) {
     return request;
 }
 
-// The derivative parameters of a request for the image at path, as the
-// function's parser reads them ({parts: the canonical form, auto}), or why the
-// function refuses them (400). Values are percent-decoded, names are not.
+// The derivative parameters of a request for the image or movie at path, as
+// the function's parser reads them ({parts: the canonical form, auto}), or why
+// the function refuses them (400). Values are percent-decoded, names are not.
 function imageParams(path, query) {
     var file = path.slice(path.lastIndexOf('/') + 1);
     var dot = file.lastIndexOf('.');
-    if (dot < 0 || IMAGES.indexOf(lower(file.slice(dot + 1))) < 0) {
+    var ext = dot < 0 ? '' : lower(file.slice(dot + 1));
+    var movie = MOVIES.indexOf(ext) >= 0;
+    if (!movie && IMAGES.indexOf(ext) < 0) {
         return NOT_AN_IMAGE;
     }
     var p = {};
@@ -117,7 +125,13 @@ function imageParams(path, query) {
         var value = pdecode(field.value);
         var v = value;
         var allowed = null;
-        if (name === 'w' || name === 'h') {
+        if (name === 'frame') {
+            // S or S.F seconds: no sign, no leading zero, at most 3 decimals,
+            // up to a day; canonical without trailing zeros (1.500 is 1.5).
+            v = String(Number(value));
+            allowed = /^(0|[1-9][0-9]*)(\.[0-9]{1,3})?$/.test(value) && v <= 86400 ? null :
+                'the times from 0 to 86400 seconds, with at most 3 decimals';
+        } else if (name === 'w' || name === 'h') {
             v = unsigned(value, 4294967295);
             allowed = sizes().indexOf(v) < 0 ? sizes().join(', ') : null;
         } else if (name === 'fit') {
@@ -136,12 +150,12 @@ function imageParams(path, query) {
         }
         p[name] = v;
     }
+    if (movie !== (p.frame !== undefined)) {
+        return movie ? NO_FRAME : FRAME_ON_IMAGE;
+    }
     // In canonical order, each only when it is not the default.
-    var parts = PARAMS.filter(function (n) {
-        return p[n] !== undefined && p[n] !== 'inside' && p[n] !== 'auto';
-    }).map(function (n) {
-        return n + '=' + p[n];
-    });
+    var parts = PARAMS.filter((n) => p[n] !== undefined && p[n] !== 'inside' && p[n] !== 'auto')
+        .map((n) => n + '=' + p[n]);
     return { parts: parts, auto: !p.fmt || p.fmt === 'auto' };
 }
 
@@ -154,11 +168,8 @@ function unsigned(text, max) {
 
 // MEDIA_IMAGE_SIZES as the function holds it: sorted, no repeats.
 function sizes() {
-    return SETTINGS.sizes.split(',').map(Number).sort(function (a, b) {
-        return a - b;
-    }).filter(function (n, i, all) {
-        return i === 0 || all[i - 1] !== n;
-    });
+    return SETTINGS.sizes.split(',').map(Number).sort((a, b) => a - b)
+        .filter((n, i, all) => i === 0 || all[i - 1] !== n);
 }
 
 // Which formats the Accept field takes, as far as fmt=auto cares: it lists
@@ -169,9 +180,9 @@ function acceptClass(field) {
 }
 
 function lists(accept, wanted) {
-    return accept.split(',').some(function (item) {
+    return accept.split(',').some((item) => {
         var parts = item.split(';');
-        var refused = parts.slice(1).some(function (part) {
+        var refused = parts.slice(1).some((part) => {
             part = part.trim();
             var q = part.slice(2);
             return part.slice(0, 2) === 'q=' && Math.fround(Number(q)) === 0 &&
@@ -182,9 +193,7 @@ function lists(accept, wanted) {
 }
 
 function lower(s) {
-    return s.replace(/[A-Z]+/g, function (c) {
-        return c.toLowerCase();
-    });
+    return s.replace(/[A-Z]+/g, (c) => c.toLowerCase());
 }
 
 // Percent-decoded as the function decodes a query: a '%' without two hex
@@ -256,9 +265,7 @@ function decodedPath(uri) {
         return 400;
     }
     var body = decoded.charAt(decoded.length - 1) === '/' ? decoded.slice(0, -1) : decoded;
-    if (body !== '' && body.split('/').some(function (s) {
-        return s === '' || s === '.' || s === '..';
-    })) {
+    if (body !== '' && body.split('/').some((s) => s === '' || s === '.' || s === '..')) {
         return 400;
     }
     return '/' + decoded;
@@ -374,7 +381,7 @@ function signingKeys() {
         return [['default', secret]];
     }
     var keys = [];
-    Buffer.from(SETTINGS.keys, 'base64').toString('utf8').split(',').forEach(function (item) {
+    Buffer.from(SETTINGS.keys, 'base64').toString('utf8').split(',').forEach((item) => {
         item = item.trim();
         var colon = item.indexOf(':');
         if (colon > 0) {

@@ -1,11 +1,11 @@
-//! Image derivatives behind CloudFront. The edge function (as template.yaml
-//! carries it, run under node by deploy/edge/run-cases.mjs) must rewrite a
-//! derivative request to `/` + the percent-encoded name that the library's
-//! `DerivativeId::stored_name` gives the same request, route it to the origin
-//! group (derived store, then the function), and refuse what the real server
-//! refuses with the server's own status and text. Then the server's side:
-//! the derived paths the edge sends to the function, against the
-//! S3-compatible server.
+//! Image derivatives, video frames among them, behind CloudFront. The edge
+//! function (as template.yaml carries it, run under node by
+//! deploy/edge/run-cases.mjs) must rewrite a derivative request to `/` + the
+//! percent-encoded name that the library's `DerivativeId::stored_name` gives
+//! the same request, route it to the origin group (derived store, then the
+//! function), and refuse what the real server refuses with the server's own
+//! status and text. Then the server's side: the derived paths the edge sends
+//! to the function, against the S3-compatible server.
 
 use std::time::Duration;
 
@@ -229,6 +229,90 @@ async fn the_edge_rewrites_derivative_requests_to_their_stored_names() {
             Derived,
         ),
         (
+            "a frame alone",
+            "/clips/a.mp4?frame=1".into(),
+            None,
+            Derived,
+        ),
+        (
+            "a frame, width and format",
+            "/clips/a.mp4?frame=1&w=640&fmt=jpeg".into(),
+            None,
+            Derived,
+        ),
+        (
+            "the same, other order",
+            "/clips/a.mp4?fmt=jpeg&w=640&frame=1".into(),
+            None,
+            Derived,
+        ),
+        (
+            "frame=1.500 is frame=1.5",
+            "/clips/a.mp4?w=640&frame=1.500&fmt=webp".into(),
+            None,
+            Derived,
+        ),
+        (
+            "frame=3.000 is frame=3",
+            "/clips/a.mp4?frame=3.000&fmt=png".into(),
+            None,
+            Derived,
+        ),
+        (
+            "the first and the last time",
+            "/clips/a.mp4?frame=0&fmt=jpeg".into(),
+            None,
+            Derived,
+        ),
+        (
+            "a day",
+            "/clips/a.mp4?frame=86400.000&fmt=jpeg".into(),
+            None,
+            Derived,
+        ),
+        (
+            "a millisecond, every parameter",
+            "/clips/a.mp4?q=80&fmt=avif&fit=cover&h=384&w=640&frame=0.001".into(),
+            None,
+            Derived,
+        ),
+        (
+            "a frame, auto, AVIF taken",
+            "/clips/a.mp4?frame=2.5&w=320".into(),
+            Some("image/avif,image/webp,*/*"),
+            Derived,
+        ),
+        (
+            "a frame, auto, WebP taken",
+            "/clips/a.mp4?frame=2.5&w=320".into(),
+            Some("image/webp"),
+            Derived,
+        ),
+        (
+            "a frame, auto, no Accept",
+            "/clips/a.mp4?frame=2.5&w=320&fmt=auto".into(),
+            None,
+            Derived,
+        ),
+        (
+            "a MOV, upper case",
+            "/Clip%20(1).MOV?frame=90.040".into(),
+            Some("image/png"),
+            Derived,
+        ),
+        (
+            "an M4V, an encoded time",
+            "/b.m4v?frame=1%2E5&fmt=jpeg".into(),
+            None,
+            Derived,
+        ),
+        (
+            "a frame, signature parameters on an unsigned stack",
+            "/clips/a.mp4?frame=1&fmt=jpeg&expires=1&kid=a&sig=x".into(),
+            None,
+            Derived,
+        ),
+        (
             "a size not allowed",
             "/cat.jpg?w=641".into(),
             None,
@@ -316,7 +400,126 @@ async fn the_edge_rewrites_derivative_requests_to_their_stored_names() {
             None,
             Refused(400),
         ),
-        ("not an image", "/clip.mp4?w=640".into(), None, Refused(400)),
+        (
+            "a width without a frame on a movie",
+            "/clip.mp4?w=640".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "only defaults on a movie",
+            "/clip.mp4?fit=inside&fmt=auto".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "a frame 01",
+            "/clip.mp4?frame=01".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "a frame -1",
+            "/clip.mp4?frame=-1".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "a frame +1",
+            "/clip.mp4?frame=%2B1".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "four decimals",
+            "/clip.mp4?frame=1.2345".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "an exponent",
+            "/clip.mp4?frame=1e3".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "a dot last",
+            "/clip.mp4?frame=1.".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "a dot first",
+            "/clip.mp4?frame=.5".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "past a day",
+            "/clip.mp4?frame=86400.001&w=640".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "a time past u32",
+            "/clip.mp4?frame=99999999999".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "an empty frame",
+            "/clip.mp4?frame=".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "a frame without =",
+            "/clip.mp4?frame".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "a frame twice",
+            "/clip.mp4?frame=1&frame=2".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "a frame and a bad width",
+            "/clip.mp4?frame=1&w=641".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "a frame and an unknown parameter",
+            "/clip.mp4?frame=1&t=10".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "a frame on an image",
+            "/cat.jpg?frame=1&w=640".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "a bad frame on an image: the value first",
+            "/cat.JPG?frame=01".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "a frame on another file",
+            "/notes.txt?frame=1".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "a frame on a name without extension",
+            "/mp4?frame=1".into(),
+            None,
+            Refused(400),
+        ),
         (
             "an image name with another extension",
             "/cat.jpg.txt?fmt=webp".into(),
@@ -332,6 +535,24 @@ async fn the_edge_rewrites_derivative_requests_to_their_stored_names() {
         (
             "a video with other parameters",
             "/clip.mp4?t=10".into(),
+            None,
+            AsBefore,
+        ),
+        (
+            "a movie's cache-buster",
+            "/clips/a.MOV?t=1".into(),
+            None,
+            AsBefore,
+        ),
+        (
+            "a movie with an encoded parameter name",
+            "/clip.mp4?%66rame=1".into(),
+            None,
+            AsBefore,
+        ),
+        (
+            "a movie without a query",
+            "/clip.m4v".into(),
             None,
             AsBefore,
         ),
@@ -361,6 +582,10 @@ async fn the_edge_checks_a_derivative_link_over_its_canonical_parameters() {
     let link = sign(KEYS, "/photos/cat.jpg?fmt=webp&w=640", 300).await;
     let signature = link.split_once("&expires=").unwrap().1;
     let bare = sign(KEYS, "/cat.jpg", 300).await;
+    let frame = sign(KEYS, "/clips/a.mp4?w=640&frame=1.500", 300).await;
+    let frame_signature = frame.split_once("&expires=").unwrap().1;
+    let auto_frame = sign(KEYS, "/clips/a.mp4?frame=2", 300).await;
+    let movie = sign(KEYS, "/clips/a.mp4", 300).await;
     let rows: Vec<(&str, String, Option<&str>, Expect)> = vec![
         ("signed", link.clone(), None, Derived),
         (
@@ -400,8 +625,63 @@ async fn the_edge_checks_a_derivative_link_over_its_canonical_parameters() {
             Refused(400),
         ),
         (
-            "unsigned, not an image: 400 first",
+            "unsigned, a width without a frame: 400 first",
             "/clip.mp4?w=640".into(),
+            None,
+            Refused(400),
+        ),
+        ("a signed frame", frame.clone(), None, Derived),
+        (
+            "a signed movie with a cache-buster",
+            format!("{movie}&t=1"),
+            None,
+            AsBefore,
+        ),
+        (
+            "a signed frame, spelt frame=1.500 and in another order",
+            format!("/clips/a.mp4?expires={frame_signature}&frame=1.500&w=640"),
+            None,
+            Derived,
+        ),
+        (
+            "a signed frame, auto, WebP taken",
+            auto_frame.clone(),
+            Some("image/webp"),
+            Derived,
+        ),
+        (
+            "a signed frame, auto, no Accept",
+            auto_frame.clone(),
+            None,
+            Derived,
+        ),
+        (
+            "another time than signed",
+            format!("/clips/a.mp4?frame=2&w=640&expires={frame_signature}"),
+            None,
+            Refused(403),
+        ),
+        (
+            "the frame's link without its frame",
+            format!("/clips/a.mp4?w=640&expires={frame_signature}"),
+            None,
+            Refused(400),
+        ),
+        (
+            "an unsigned frame",
+            "/clips/a.mp4?frame=1.5&w=640".into(),
+            None,
+            Refused(403),
+        ),
+        (
+            "an unsigned frame, a bad time: 400 first",
+            "/clips/a.mp4?frame=01&w=640".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "an unsigned frame on an image: 400 first",
+            "/cat.jpg?frame=1".into(),
             None,
             Refused(400),
         ),
@@ -547,10 +827,21 @@ async fn derived_paths_render_once_and_read_back() {
              derivative (KEY/PARAMS,e=ENGINE)\n",
         ),
         (
-            format!("/_derived/photos/clip.mp4/w=32,e={ENGINE_VERSION}"),
+            format!("/_derived/photos/notes.txt/w=32,e={ENGINE_VERSION}"),
             400,
             "400 Bad Request: image parameters (w, h, fit, fmt, q) apply to JPEG, PNG, WebP, \
              GIF and AVIF images only\n",
+        ),
+        (
+            format!("/_derived/photos/clip.mp4/w=32,fmt=jpeg,e={ENGINE_VERSION}"),
+            400,
+            "400 Bad Request: a video takes frame=SECONDS (with w, h, fit, fmt and q if \
+             wanted)\n",
+        ),
+        (
+            format!("/_derived/photos/cat.jpg/frame=1,w=32,fmt=jpeg,e={ENGINE_VERSION}"),
+            400,
+            "400 Bad Request: frame applies to videos (MP4, MOV, M4V) only\n",
         ),
         ("/_derived/photos/cat.jpg/w=32,fmt=webp,e=img0".into(), 404, "404 Not Found\n"),
         (
@@ -586,6 +877,112 @@ async fn derived_paths_render_once_and_read_back() {
     let response = send(server.addr, "GET", &path, &[]).await;
     assert_eq!((response.status, &response.body), (200, &first.body));
     assert_ne!(response.header("etag"), first.header("etag"));
+    drop(server);
+    s3.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_s_derived_path_renders_stores_and_reads_back() {
+    let s3 = S3Server::start().await;
+    let s3_client = client(&s3.endpoint());
+    s3_client
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
+    // A 2 s, 128x96 H.264 movie whose moov follows its mdat.
+    let movie = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/video/moov-at-end.mp4"),
+    )
+    .unwrap();
+    s3_client
+        .put_object()
+        .bucket(BUCKET)
+        .key("media/clips/a.mp4")
+        .content_type("video/mp4")
+        .body(ByteStream::from(movie))
+        .send()
+        .await
+        .unwrap();
+    let env = s3_env(&s3);
+    let mut on: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    on.extend([
+        ("MEDIA_PREFIX", "media/"),
+        ("MEDIA_DERIVED_PREFIX", "_derived/"),
+        ("MEDIA_DERIVED_PATHS", "on"),
+    ]);
+    let media = tempfile::tempdir().unwrap();
+    let server = Running::start(media.path(), &on).await;
+
+    // The path the edge rewrites /clips/a.mp4?frame=1&w=32&fmt=jpeg to.
+    let path = derived_path("_derived/", "clips/a.mp4", "frame=1&w=32&fmt=jpeg");
+    let stored_key = format!("_derived/clips/a.mp4/frame=1,w=32,fmt=jpeg,e={ENGINE_VERSION}");
+    assert_eq!(path, format!("/{stored_key}"));
+    let get_stored = format!("GET /{BUCKET}/{stored_key}?x-id=GetObject");
+
+    // The first GET renders the frame and stores it.
+    let before = s3.requests().len();
+    let first = send(server.addr, "GET", &path, &[]).await;
+    assert_eq!(
+        first.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    assert_eq!(first.header("content-type"), Some("image/jpeg"));
+    assert_eq!(&first.body[..3], b"\xff\xd8\xff", "a JPEG");
+    let picture = image::load_from_memory(&first.body).unwrap();
+    assert_eq!((picture.width(), picture.height()), (32, 24));
+    let put = format!("PUT /{BUCKET}/{stored_key}");
+    for _ in 0..50 {
+        if s3.requests()[before..].iter().any(|r| r.starts_with(&put)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let requests = s3.requests()[before..].to_vec();
+    println!("S3 requests of the first GET: {requests:?}");
+    assert!(
+        requests.contains(&format!("{get_stored} 404")),
+        "{requests:?}"
+    );
+    assert!(requests.iter().any(|r| r.starts_with(&put)), "{requests:?}");
+    let stored = s3_client
+        .get_object()
+        .bucket(BUCKET)
+        .key(&stored_key)
+        .send()
+        .await
+        .unwrap();
+    let stored = stored.body.collect().await.unwrap().into_bytes();
+    assert_eq!(stored, first.body, "what was stored is what was sent");
+
+    // The same bytes and ETag as the query request, in either spelling.
+    for query in ["frame=1&w=32&fmt=jpeg", "fmt=jpeg&w=32&frame=1.000"] {
+        let by_query = send(server.addr, "GET", &format!("/clips/a.mp4?{query}"), &[]).await;
+        assert_eq!(by_query.status, 200, "{query}");
+        assert_eq!(
+            (&by_query.body, by_query.header("etag")),
+            (&first.body, first.header("etag")),
+            "{query}"
+        );
+    }
+
+    // The second GET reads the stored frame back: one GetObject.
+    let before = s3.requests().len();
+    let second = send(server.addr, "GET", &path, &[]).await;
+    assert_eq!(second.status, 200);
+    assert_eq!(
+        (&second.body, second.header("etag")),
+        (&first.body, first.header("etag"))
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        s3.requests()[before..].to_vec(),
+        vec![format!("{get_stored} 200")]
+    );
     drop(server);
     s3.stop().await;
 }
