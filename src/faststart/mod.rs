@@ -22,7 +22,10 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::derivative::store::{DerivedStore, StoredDerivative};
-use crate::mp4::{self, BoxHeader, Faststart, Layout, Segment};
+use crate::mp4::{self, Faststart, Layout, Segment};
+use kept::{decode_layout, encode_layout, stored_name};
+
+mod kept;
 use crate::protocol::conditional::{EntityTag, Validators};
 use crate::protocol::delegation::{StoreCapabilities, StorePlan};
 use crate::protocol::description::Description;
@@ -247,51 +250,6 @@ impl Faststarts {
     }
 }
 
-/// The name of a movie's layout in the derived store.
-fn stored_name(key: &str) -> String {
-    format!("{key}/faststart,e={FASTSTART_VERSION}")
-}
-
-/// A movie's layout as kept: `fs1`, the number of top-level boxes (u32),
-/// each box's type, offset, header length and size (big-endian), then the
-/// stored `moov`, from which the rewrite is made again.
-fn encode_layout(boxes: &[BoxHeader], moov: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(8 + boxes.len() * 28 + moov.len());
-    out.extend_from_slice(FASTSTART_VERSION.as_bytes());
-    out.extend_from_slice(&(boxes.len() as u32).to_be_bytes());
-    for b in boxes {
-        out.extend_from_slice(&b.kind);
-        for field in [b.offset, b.header_len, b.size] {
-            out.extend_from_slice(&field.to_be_bytes());
-        }
-    }
-    out.extend_from_slice(moov);
-    Bytes::from(out)
-}
-
-/// The boxes and `moov` of a kept layout; `None` for anything else.
-fn decode_layout(bytes: &[u8]) -> Option<(Vec<BoxHeader>, &[u8])> {
-    let rest = bytes.strip_prefix(FASTSTART_VERSION.as_bytes())?;
-    let count = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-    if count > mp4::MAX_TOP_LEVEL_BOXES {
-        return None;
-    }
-    let table = rest.get(4..4 + count * 28)?;
-    let boxes = table
-        .chunks_exact(28)
-        .map(|c| {
-            let field = |at: usize| u64::from_be_bytes(c[at..at + 8].try_into().unwrap_or([0; 8]));
-            BoxHeader {
-                kind: [c[0], c[1], c[2], c[3]],
-                offset: field(4),
-                header_len: field(12),
-                size: field(20),
-            }
-        })
-        .collect();
-    Some((boxes, &rest[4 + count * 28..]))
-}
-
 /// A movie, served faststart when its `moov` is at the end.
 pub(crate) struct FaststartMovie {
     pub source: StoredObject,
@@ -488,38 +446,6 @@ mod tests {
         ];
         for (name, movie) in cases {
             assert_eq!(is_movie(name), movie, "{name}");
-        }
-    }
-
-    #[test]
-    fn kept_layouts_read_back_and_nothing_else_does() {
-        let boxes = [
-            BoxHeader {
-                kind: *b"ftyp",
-                offset: 0,
-                header_len: 8,
-                size: 32,
-            },
-            BoxHeader {
-                kind: *b"mdat",
-                offset: 32,
-                header_len: 16,
-                size: 1 << 33,
-            },
-        ];
-        let moov = b"moov bytes";
-        let kept = encode_layout(&boxes, moov);
-        let (read, read_moov) = decode_layout(&kept).unwrap();
-        assert_eq!(read, boxes);
-        assert_eq!(read_moov, moov);
-        for bad in [
-            &b""[..],
-            b"fs1",
-            b"fs2\0\0\0\0",
-            b"fs1\0\0\0\x02short",
-            b"fs1\xff\xff\xff\xff",
-        ] {
-            assert!(decode_layout(bad).is_none(), "{bad:?}");
         }
     }
 
