@@ -5,13 +5,25 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use media_streamer::faststart::{FaststartSettings, Faststarts};
+use media_streamer::mp4;
+use media_streamer::service::MediaService;
+use media_streamer::source::dir::DirSource;
 use serde_json::{json, Value};
+use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+use tower::ServiceExt;
 
 use crate::binary::Running;
 use crate::fixture::free_port;
@@ -308,20 +320,18 @@ async fn every_sample_plays_and_seeks_on_range_requests() {
             lines.len()
         );
     }
-    // The moov atom at the end: the player fetched the end of the file before
-    // it could start, so a late range precedes most of the file.
-    let size = std::fs::metadata(sample_media().join("test-pattern-moov-at-end.mp4"))
-        .unwrap()
-        .len();
+    // The moov atom at the end: served with moov first (faststart on the
+    // fly), so the player went on from the end of its first range, as with
+    // the faststart file, rather than to the end of the file first.
+    // (`a_moov_at_end_movie_loads_on_as_few_requests_as_a_faststart_one`
+    // compares it with faststart off, request by request.)
     let starts = range_starts(&fetches(&server, "test-pattern-moov-at-end.mp4"));
-    println!("moov at the end: range starts {starts:?} of {size} bytes");
-    let late = starts.iter().position(|&s| s > size / 2);
-    let middle = starts.iter().position(|&s| s > 0 && s < size / 4);
-    match (late, middle) {
-        (Some(late), Some(middle)) if late < middle => {}
-        _ => failures.push(format!(
-            "moov at the end: no late range before the middle: {starts:?}"
-        )),
+    println!("moov at the end: range starts {starts:?}");
+    let chunk: u64 = RANGE_CHUNK.parse().unwrap();
+    if starts.get(..2) != Some(&[0, chunk][..]) {
+        failures.push(format!(
+            "moov at the end: not fetched from the start on: {starts:?}"
+        ));
     }
     for image in IMAGES {
         let result = browser
@@ -507,4 +517,337 @@ async fn a_page_of_another_origin_plays_only_what_cors_allows() {
     browser.close().await;
     let failed: Vec<_> = results.iter().filter(|(_, ok, _)| !ok).collect();
     assert!(failed.is_empty(), "{failed:#?}");
+}
+
+/// One request as a server received it, before the service answered.
+#[derive(Clone, Debug)]
+struct Received {
+    /// When it arrived, in milliseconds since the Unix epoch: the clock of
+    /// JavaScript's `Date.now()` in the browser on the same machine.
+    at_ms: f64,
+    method: String,
+    path: String,
+    range: Option<String>,
+}
+
+impl Received {
+    /// The first byte its Range header asks for (`bytes=N-...`).
+    fn range_start(&self) -> Option<u64> {
+        let spec = self.range.as_deref()?.strip_prefix("bytes=")?;
+        spec.split('-').next()?.parse().ok()
+    }
+}
+
+/// A [`MediaService`] on a loopback port that records every request the
+/// moment it arrives. The crate's transport takes a `MediaService` as it is,
+/// so this is its accept loop (HTTP/1.1, keep-alive) with a recording layer
+/// in front of the service; the answers are the service's own.
+struct RecordingServer {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<Received>>>,
+    accept: JoinHandle<()>,
+}
+
+impl RecordingServer {
+    async fn start(root: &Path, faststart: FaststartSettings) -> Self {
+        let mut settings = crate::fixture::settings();
+        settings.limits.open_ended_cap = RANGE_CHUNK.parse().unwrap();
+        settings.faststart = Faststarts::new(faststart);
+        let source = Arc::new(DirSource::new(root).expect("media root"));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&received);
+        let recorded = MediaService::new(source, settings).map_request(
+            move |request: http::Request<Incoming>| {
+                let at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+                log.lock().unwrap().push(Received {
+                    at_ms: at.as_secs_f64() * 1000.0,
+                    method: request.method().to_string(),
+                    path: request.uri().path().to_owned(),
+                    range: request
+                        .headers()
+                        .get(http::header::RANGE)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned),
+                });
+                request
+            },
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let connection = http1::Builder::new().keep_alive(true).serve_connection(
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(recorded.clone()),
+                );
+                tokio::spawn(connection);
+            }
+        });
+        RecordingServer {
+            addr,
+            received,
+            accept,
+        }
+    }
+
+    /// The requests of `path` so far, in the order they arrived.
+    fn received(&self, path: &str) -> Vec<Received> {
+        let received = self.received.lock().unwrap();
+        received
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for RecordingServer {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+const MOOV_AT_END_MOVIE: &str = "moov-at-end.mp4";
+const FASTSTART_MOVIE: &str = "faststart.mp4";
+const MOVIE_SECONDS: f64 = 20.0;
+/// Where the test seeks the movies to, in seconds.
+const SEEK_TO: f64 = 15.0;
+
+/// Makes two 20 s movies of the same H.264 and AAC streams in `dir`:
+/// [`MOOV_AT_END_MOVIE`] as ffmpeg writes an MP4 by default (ftyp, free,
+/// mdat, moov) and [`FASTSTART_MOVIE`], the same streams remuxed with
+/// `-movflags +faststart` (ftyp, moov, free, mdat). 640x360 at 25 frames a
+/// second, a key frame every 2 s, about 3 MB: a player fetches it in more
+/// than one range (open ranges are capped at [`RANGE_CHUNK`]) and a seek to
+/// 15 s needs data far from the start.
+fn make_movies(dir: &Path) {
+    let ffmpeg = |args: &[&str]| {
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("ffmpeg is needed (Debian package ffmpeg; scripts/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "ffmpeg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let seconds = MOVIE_SECONDS.to_string();
+    let video = format!("testsrc2=size=640x360:rate=25:duration={seconds}");
+    let audio = format!("sine=frequency=440:sample_rate=48000:duration={seconds}");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &video,
+        "-f",
+        "lavfi",
+        "-i",
+        &audio,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "50",
+        "-b:v",
+        "1200k",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "96k",
+        MOOV_AT_END_MOVIE,
+    ]);
+    ffmpeg(&[
+        "-i",
+        MOOV_AT_END_MOVIE,
+        "-c",
+        "copy",
+        "-movflags",
+        "+faststart",
+        FASTSTART_MOVIE,
+    ]);
+}
+
+/// Loads `src` into a `<video preload="auto" muted>`, waits for
+/// `loadedmetadata`, then `canplay`, seeks, waits for `seeked` and `canplay`
+/// again, and reports what the element says, with the `Date.now()` of
+/// `loadedmetadata` and of the seek. Every wait has a deadline that names the
+/// event awaited, the four together shorter than the WebDriver script
+/// timeout.
+const LOAD_AND_SEEK: &str = r#"
+const [src, seekTo, done] = arguments;
+const v = document.createElement('video');
+v.preload = 'auto';
+v.muted = true;
+const result = {};
+const state = () => ({
+  readyState: v.readyState,
+  currentTime: v.currentTime,
+  duration: v.duration,
+  videoWidth: v.videoWidth,
+  videoHeight: v.videoHeight,
+  error: v.error ? `${v.error.code} ${v.error.message}` : null,
+});
+const event = (name, already) => new Promise((resolve, reject) => {
+  if (already && already()) return resolve();
+  const timer = setTimeout(() => reject(new Error(`no ${name} within 10 s`)), 10000);
+  v.addEventListener(name, () => { clearTimeout(timer); resolve(); }, { once: true });
+  v.addEventListener('error', () => { clearTimeout(timer); reject(new Error(`error before ${name}`)); }, { once: true });
+});
+v.addEventListener('loadedmetadata', () => { result.metadataAt = Date.now(); }, { once: true });
+(async () => {
+  const metadata = event('loadedmetadata');
+  v.src = src;
+  document.body.appendChild(v);
+  await metadata;
+  result.atMetadata = state();
+  await event('canplay', () => v.readyState >= 3);
+  const seeked = event('seeked');
+  result.seekAt = Date.now();
+  v.currentTime = seekTo;
+  await seeked;
+  await event('canplay', () => v.readyState >= 3);
+  result.outcome = 'seeked';
+})().catch((e) => { result.outcome = String(e.message || e); })
+  .finally(() => { result.afterSeek = state(); v.remove(); done(result); });
+"#;
+
+/// Chromium plays and seeks a moov-at-end movie served faststart, and needs
+/// no more requests for its metadata than for the same movie stored
+/// faststart, none of them for the end of the file; served as stored, the
+/// same movie needs a request for its `moov` at the end first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moov_at_end_movie_loads_on_as_few_requests_as_a_faststart_one() {
+    let _serial = crate::MEASURE.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    make_movies(dir.path());
+    for (file, layout) in [
+        (MOOV_AT_END_MOVIE, ["ftyp", "free", "mdat", "moov"]),
+        (FASTSTART_MOVIE, ["ftyp", "moov", "free", "mdat"]),
+    ] {
+        let bytes = std::fs::read(dir.path().join(file)).unwrap();
+        let kinds: Vec<_> = mp4::scan_top_level_bytes(&bytes)
+            .unwrap()
+            .iter()
+            .map(|b| b.kind_name())
+            .collect();
+        assert_eq!(kinds, layout, "{file} as ffmpeg made it");
+    }
+    // A blank page of the servers' origin for the players (the index page
+    // would load players of its own).
+    std::fs::write(
+        dir.path().join("page.html"),
+        "<!doctype html><title>player</title>",
+    )
+    .unwrap();
+    let on = RecordingServer::start(dir.path(), FaststartSettings::default()).await;
+    let off = RecordingServer::start(
+        dir.path(),
+        FaststartSettings {
+            enabled: false,
+            ..FaststartSettings::default()
+        },
+    )
+    .await;
+    let size = std::fs::metadata(dir.path().join(MOOV_AT_END_MOVIE))
+        .unwrap()
+        .len();
+    let browser = Browser::start().await;
+    // (case, server, file, whether it asks for the end of the file before
+    // loadedmetadata)
+    let cases = [
+        (
+            "moov at the end, faststart on",
+            &on,
+            MOOV_AT_END_MOVIE,
+            false,
+        ),
+        ("stored faststart", &on, FASTSTART_MOVIE, false),
+        (
+            "moov at the end, faststart off",
+            &off,
+            MOOV_AT_END_MOVIE,
+            true,
+        ),
+    ];
+    let mut failures = Vec::new();
+    let mut before_metadata = Vec::new();
+    for (case, server, file, asks_for_the_end) in cases {
+        browser
+            .goto(&format!("{}/page.html", base(server.addr)))
+            .await;
+        let path = format!("/{file}");
+        let result = browser
+            .run(LOAD_AND_SEEK, vec![json!(path), json!(SEEK_TO)])
+            .await;
+        let after = &result["afterSeek"];
+        let number = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+        if result["outcome"] != "seeked"
+            || after["videoWidth"] != 640
+            || after["videoHeight"] != 360
+            || (number(&after["duration"]) - MOVIE_SECONDS).abs() > 0.1
+            || (number(&after["currentTime"]) - SEEK_TO).abs() > 0.1
+            || after["readyState"].as_u64().unwrap_or(0) < 3
+        {
+            failures.push(format!("{case}: {result}"));
+            continue;
+        }
+        // Date.now() has whole milliseconds: a request in the millisecond
+        // of the event counts as before it.
+        let metadata_at = number(&result["metadataAt"]) + 1.0;
+        let seek_at = number(&result["seekAt"]);
+        let received = server.received(&path);
+        let early: Vec<_> = received.iter().filter(|r| r.at_ms < metadata_at).collect();
+        let for_seek = received.iter().filter(|r| r.at_ms >= seek_at).count();
+        let shown: Vec<_> = received
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} at {:+.0} ms",
+                    r.method,
+                    r.range.as_deref().unwrap_or("-"),
+                    r.at_ms - metadata_at
+                )
+            })
+            .collect();
+        println!(
+            "{case}: {} requests before loadedmetadata, {} from the seek on, {} in all, \
+             relative to loadedmetadata: {shown:?}",
+            early.len(),
+            for_seek,
+            received.len()
+        );
+        let late = early
+            .iter()
+            .any(|r| r.range_start().is_some_and(|s| s > size / 2));
+        if late != asks_for_the_end {
+            failures.push(format!(
+                "{case}: a request for the end of the file before loadedmetadata: {late}, \
+                 expected {asks_for_the_end}: {shown:?}"
+            ));
+        }
+        before_metadata.push(early.len());
+    }
+    browser.close().await;
+    println!("requests before loadedmetadata (on, stored faststart, off): {before_metadata:?}");
+    assert!(failures.is_empty(), "{failures:#?}");
+    let [rewritten, faststart, as_stored] = before_metadata[..] else {
+        unreachable!("three cases, all measured");
+    };
+    assert!(
+        rewritten <= faststart,
+        "faststart on the fly needed {rewritten} requests, the faststart file {faststart}"
+    );
+    assert!(
+        as_stored > faststart,
+        "the moov-at-end file as stored needed {as_stored} requests, the faststart file {faststart}"
+    );
 }
