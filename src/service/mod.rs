@@ -190,8 +190,10 @@ impl MediaService {
             }
         }
         .unwrap_or_else(|e| self.source_failed(key.as_str(), &e, is_head));
+        // The log names the representation: the key, with a derivative's
+        // canonical parameters.
         let note = response.extensions_mut().get_or_insert_default::<LogNote>();
-        note.key = Some(key.to_string());
+        note.key = Some(signed_path[1..].to_owned());
         response
     }
 

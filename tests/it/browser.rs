@@ -211,8 +211,16 @@ const settled = players.map((m) => new Promise((resolve) => {
   i.loading = 'eager';
   return i.decode().catch(() => {});
 }));
+const posterWidths = [...document.querySelectorAll('main video[poster]')].map((v) => {
+  const img = new Image();
+  img.src = v.poster;
+  return img.decode().then(() => img.naturalWidth, () => 0);
+});
 const timeout = new Promise((resolve) => setTimeout(resolve, 20000));
-Promise.race([Promise.all(settled), timeout]).then(() => done({
+Promise.race([Promise.all(settled.concat(posterWidths)), timeout]).then(async () => done({
+  posters: [...document.querySelectorAll('main video')].map((v) => v.getAttribute('poster')),
+  posterWidths: await Promise.all(posterWidths),
+  durations: [...document.querySelectorAll('.duration')].map((d) => d.textContent),
   videos: [...document.querySelectorAll('main video')].map((v) => v.getAttribute('src')),
   audios: [...document.querySelectorAll('main audio')].map((a) => a.getAttribute('src')),
   images: [...document.querySelectorAll('main img')].map((i) => i.getAttribute('src')),
@@ -414,6 +422,27 @@ async fn the_index_page_renders_working_players() {
         ]
     );
     assert_eq!(strings(&page["audios"]), ["/tone.mp3", "/tone.ogg"]);
+    // The MP4s show their frame at 1 s as a poster, 640 wide, which decodes;
+    // every player shows its duration (and a video its size) once read.
+    assert_eq!(
+        page["posters"],
+        json!([
+            "/test-pattern-moov-at-end.mp4?frame=1&w=640",
+            "/test-pattern.mp4?frame=1&w=640",
+            null
+        ])
+    );
+    assert_eq!(page["posterWidths"], json!([640, 640]), "{page}");
+    assert_eq!(
+        strings(&page["durations"]),
+        [
+            "0:10 · 640×360",
+            "0:10 · 640×360",
+            "0:10 · 640×360",
+            "0:10",
+            "0:10"
+        ]
+    );
     // Images show through their thumbnail derivative, and decode.
     assert_eq!(
         strings(&page["images"]),
@@ -440,7 +469,9 @@ async fn the_index_page_renders_working_players() {
     }
     assert_eq!(
         page["snippets"][2],
-        format!("<video controls src=\"{root}/test-pattern.mp4\"></video>")
+        format!(
+            "<video controls poster=\"{root}/test-pattern.mp4?frame=1&w=640\" src=\"{root}/test-pattern.mp4\"></video>"
+        )
     );
     let jpg = format!("{root}/test-pattern.jpg");
     assert_eq!(
