@@ -90,12 +90,25 @@ pub(super) async fn render_frame(
         key = id.key,
         bytes_read,
         source_size = source.size,
-        samples = samples.len(),
+        samples = plan.samples.len(),
         "frame read"
     );
 
+    // Pictures no other picture refers to, before the target, are left out:
+    // the target decodes the same without them (B-frames, mostly).
+    let last = samples.len().saturating_sub(1);
+    let (mut run, mut rank) = (Vec::with_capacity(samples.len()), 0);
+    for (i, sample) in samples.into_iter().enumerate() {
+        if i == last || !video::is_disposable(&avc_config, &sample) {
+            if i != last && plan.ranks[i] < plan.target_rank {
+                rank += 1;
+            }
+            run.push(sample);
+        }
+    }
+    let samples = run;
     let spec = render_spec(id, id.output_format(false));
-    let (max_pixels, rank) = (renderer.settings.max_pixels, plan.target_rank);
+    let max_pixels = renderer.settings.max_pixels;
     let _permit = renderer.permit().await?;
     tokio::task::spawn_blocking(move || {
         let pixels = video::decode_frame(&avc_config, &samples, rank, max_pixels)

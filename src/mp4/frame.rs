@@ -26,6 +26,10 @@ pub struct FramePlan {
     /// the decoder, fed `samples` and flushed, outputs the target as its
     /// `target_rank`-th picture (from 0).
     pub target_rank: usize,
+    /// The presentation rank of each of `samples` among them (the target's
+    /// is `target_rank`): what a decoder fed only some of them outputs in
+    /// which order.
+    pub ranks: Vec<usize>,
     /// The byte ranges of the file holding `samples`, in file order, those
     /// closer than [`READ_GAP_BYTES`] merged.
     pub reads: Vec<ByteRange>,
@@ -129,6 +133,12 @@ pub fn frame_plan(track: &Track, seconds: f64, max_bytes: u64) -> Result<FramePl
     let key = |s: &Sample| (s.presentation_time(track.edit_media_time), s.index);
     let target_key = samples.last().map(key).ok_or_else(|| missing(target))?;
     let target_rank = samples.iter().filter(|s| key(s) < target_key).count();
+    let mut by_time: Vec<usize> = (0..samples.len()).collect();
+    by_time.sort_by_key(|&i| key(&samples[i]));
+    let mut ranks = vec![0; samples.len()];
+    for (rank, &i) in by_time.iter().enumerate() {
+        ranks[i] = rank;
+    }
     let reads = coalesce(&samples)?;
     Ok(FramePlan {
         samples: samples
@@ -139,6 +149,7 @@ pub fn frame_plan(track: &Track, seconds: f64, max_bytes: u64) -> Result<FramePl
             })
             .collect(),
         target_rank,
+        ranks,
         reads,
     })
 }

@@ -46,6 +46,42 @@ pub enum VideoError {
     TooManyPixels { pixels: u64, limit: u64 },
 }
 
+/// Whether a sample (length-prefixed NAL units, as MP4 stores H.264) is a
+/// picture no other picture refers to: every slice in it has `nal_ref_idc`
+/// 0 (H.264 §7.4.1). Left out of a decode run, it changes no other picture,
+/// so a run need not decode the ones before its target. `false` for
+/// anything that does not read as such a sample, or with a bad `avcC`.
+pub fn is_disposable(avc_config: &[u8], sample: &[u8]) -> bool {
+    let Ok(config) = AvcConfig::parse(avc_config) else {
+        return false;
+    };
+    let mut rest = sample;
+    let mut slices = 0;
+    while !rest.is_empty() {
+        let Some((prefix, tail)) = rest.split_at_checked(config.length_size) else {
+            return false;
+        };
+        let len = prefix
+            .iter()
+            .fold(0usize, |n, b| (n << 8) | usize::from(*b));
+        let Some((nal, tail)) = tail.split_at_checked(len) else {
+            return false;
+        };
+        let Some(&header) = nal.first() else {
+            return false;
+        };
+        let (ref_idc, kind) = (header >> 5 & 0b11, header & 0x1f);
+        if (1..=5).contains(&kind) {
+            if ref_idc != 0 {
+                return false;
+            }
+            slices += 1;
+        }
+        rest = tail;
+    }
+    slices > 0
+}
+
 /// The Annex B start code put before each NAL unit.
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
 /// NAL unit types of a sequence and a picture parameter set (H.264 Table 7-1).

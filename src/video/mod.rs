@@ -12,4 +12,4 @@ pub mod decode;
 #[cfg(test)]
 mod tests;
 
-pub use decode::{decode_frame, VideoError};
+pub use decode::{decode_frame, is_disposable, VideoError};

@@ -560,3 +560,37 @@ fn render_pixels_refuses_bad_pixels_and_sizes() {
         ))
     );
 }
+
+/// Which samples a decode run may leave out: those whose every slice has
+/// `nal_ref_idc` 0.
+#[test]
+fn disposable_samples_are_those_no_picture_refers_to() {
+    use super::decode::is_disposable;
+    // avcC: version 1, profile, compatibility, level, 4-byte lengths, one
+    // SPS (a NAL header byte of type 7 and nothing more), one PPS (type 8).
+    let avcc = [1, 100, 0, 40, 0xff, 0xe1, 0, 1, 0x67, 1, 0, 1, 0x68];
+    let nal = |header: u8| vec![0, 0, 0, 2, header, 0x80];
+    let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+        ("a non-reference B slice", nal(0x01), true),
+        ("a reference B or P slice", nal(0x21), false),
+        ("an IDR slice", nal(0x65), false),
+        (
+            "SEI, then a non-reference slice",
+            [nal(0x06), nal(0x01)].concat(),
+            true,
+        ),
+        (
+            "two slices, one a reference",
+            [nal(0x01), nal(0x41)].concat(),
+            false,
+        ),
+        ("SEI alone: no slice", nal(0x06), false),
+        ("empty", Vec::new(), false),
+        ("a length past the end", vec![0, 0, 0, 9, 0x01], false),
+        ("a cut length", vec![0, 0], false),
+    ];
+    for (name, sample, disposable) in cases {
+        assert_eq!(is_disposable(&avcc, &sample), disposable, "{name}");
+    }
+    assert!(!is_disposable(&[], &nal(0x01)), "a bad avcC");
+}
