@@ -656,17 +656,7 @@ const SEEK_TO: f64 = 15.0;
 /// 15 s needs data far from the start.
 fn make_movies(dir: &Path) {
     let ffmpeg = |args: &[&str]| {
-        let out = std::process::Command::new("ffmpeg")
-            .args(["-v", "error", "-y"])
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("ffmpeg is needed (Debian package ffmpeg; scripts/test.sh installs it)");
-        assert!(
-            out.status.success(),
-            "ffmpeg {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::video::ffmpeg(dir, args);
     };
     let seconds = MOVIE_SECONDS.to_string();
     let video = format!("testsrc2=size=640x360:rate=25:duration={seconds}");

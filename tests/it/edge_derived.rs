@@ -9,7 +9,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_s3::primitives::ByteStream;
 use media_streamer::derivative::params::{self, DEFAULT_SIZES};
 use media_streamer::derivative::DerivativeId;
 use media_streamer::image::ENGINE_VERSION;
@@ -20,7 +19,7 @@ use serde_json::{json, Value};
 use crate::binary::Running;
 use crate::client::send;
 use crate::edge::run_edge;
-use crate::s3::{client, s3_env, S3Server, BUCKET};
+use crate::s3::{bucket_with, s3_env, S3Server, BUCKET};
 use crate::signed::sign;
 
 /// What the edge function leaves unencoded in a rewritten path: what
@@ -706,27 +705,12 @@ fn derived_path(prefix: &str, key: &str, query: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn derived_paths_render_once_and_read_back() {
     let s3 = S3Server::start().await;
-    let s3_client = client(&s3.endpoint());
-    s3_client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
     let photo = std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/orient-6.jpg"),
     )
     .unwrap();
     // The media under a key prefix, the derived store at the bucket's root.
-    s3_client
-        .put_object()
-        .bucket(BUCKET)
-        .key("media/photos/cat.jpg")
-        .content_type("image/jpeg")
-        .body(ByteStream::from(photo))
-        .send()
-        .await
-        .unwrap();
+    let s3_client = bucket_with(&s3, vec![("media/photos/cat.jpg", "image/jpeg", photo)]).await;
     let env = s3_env(&s3);
     let mut on: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
     on.extend([
@@ -884,28 +868,13 @@ async fn derived_paths_render_once_and_read_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_s_derived_path_renders_stores_and_reads_back() {
     let s3 = S3Server::start().await;
-    let s3_client = client(&s3.endpoint());
-    s3_client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
     // A 2 s, 128x96 H.264 movie whose moov follows its mdat.
     let movie = std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/video/moov-at-end.mp4"),
     )
     .unwrap();
-    s3_client
-        .put_object()
-        .bucket(BUCKET)
-        .key("media/clips/a.mp4")
-        .content_type("video/mp4")
-        .body(ByteStream::from(movie))
-        .send()
-        .await
-        .unwrap();
+    let s3_client = bucket_with(&s3, vec![("media/clips/a.mp4", "video/mp4", movie)]).await;
     let env = s3_env(&s3);
     let mut on: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
     on.extend([

@@ -171,6 +171,25 @@ pub async fn upload_fixture(client: &Client, fixture: &Fixture) {
     }
 }
 
+/// A client for the test server, with the bucket made and each
+/// `(key, content type, bytes)` put in it.
+pub async fn bucket_with(s3: &S3Server, objects: Vec<(&str, &str, Vec<u8>)>) -> Client {
+    let client = client(&s3.endpoint());
+    client.create_bucket().bucket(BUCKET).send().await.unwrap();
+    for (key, content_type, bytes) in objects {
+        client
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .unwrap();
+    }
+    client
+}
+
 /// The validators S3 holds for every uploaded key.
 pub async fn s3_validators(client: &Client) -> HashMap<String, Validators> {
     let mut all = HashMap::new();

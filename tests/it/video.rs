@@ -17,7 +17,7 @@ use media_streamer::source::s3::S3Source;
 
 use crate::client::send;
 use crate::fixture::{default_local, settings, Fixture, TestServer};
-use crate::s3::{client, S3Server, BUCKET};
+use crate::s3::{bucket_with, S3Server, BUCKET};
 use crate::table::faststart::{FASTSTART, MOOV_AT_END};
 
 /// `ffmpeg -f framemd5` of every stream of `file`: one line per decoded
@@ -126,21 +126,8 @@ async fn off_serves_every_movie_as_stored() {
 async fn s3_movie(recheck_after: Duration) -> (S3Server, TestServer, aws_sdk_s3::Client) {
     let fixture = Fixture::new();
     let s3 = S3Server::start().await;
-    let s3_client = client(&s3.endpoint());
-    s3_client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
-    s3_client
-        .put_object()
-        .bucket(BUCKET)
-        .key("movie.mp4")
-        .body(ByteStream::from(fixture.bytes(MOOV_AT_END)))
-        .send()
-        .await
-        .unwrap();
+    let movie = fixture.bytes(MOOV_AT_END);
+    let s3_client = bucket_with(&s3, vec![("movie.mp4", "video/mp4", movie)]).await;
     let mut with = settings();
     with.faststart = Faststarts::new(FaststartSettings {
         recheck_after,
@@ -210,7 +197,7 @@ async fn over_s3_a_changed_movie_is_read_anew() {
 }
 
 /// Runs ffmpeg with `args` in `dir`, failing loudly when it is missing.
-fn ffmpeg(dir: &Path, args: &[&str]) -> Vec<u8> {
+pub fn ffmpeg(dir: &Path, args: &[&str]) -> Vec<u8> {
     let out = Command::new("ffmpeg")
         .current_dir(dir)
         .args(["-v", "error", "-y"])
