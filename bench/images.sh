@@ -14,7 +14,8 @@
 # /usr/bin/time's peak. Installs sharp (npm, into target/bench-sharp) and
 # libvips-tools and nasm (apt) when missing; the engine is built with
 # rav1e's x86_64 assembly (feature x86-asm); sources are generated into
-# target/bench-images by the example.
+# target/bench-images by the example. bench/derived.sh measures serving a
+# stored derivative against a plain file of its size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
@@ -33,7 +34,8 @@ if ! [ -d "$SHARP_DIR/node_modules/sharp" ]; then
   mkdir -p "$SHARP_DIR"
   (cd "$SHARP_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent sharp >/dev/null)
 fi
-cargo build --release --quiet --example render --features x86-asm
+# Niced: the build shares the machine with whatever else runs on it.
+nice -n 19 cargo build --release --quiet --example render --features x86-asm
 ENGINE=$TARGET/release/examples/render
 if ! [ -f "$IN/photo-24mp.jpg" ] || ! [ -f "$IN/rgba-4mp.png" ]; then
   "$ENGINE" --make-inputs "$IN"
