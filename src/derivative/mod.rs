@@ -232,7 +232,12 @@ impl Representation for ImageDerivative {
         let name = self.id.stored_name();
         let store = self.renderer.settings.store.as_ref();
         if let Some(store) = store.filter(|s| !s.checks_source_every_read()) {
+            if let Some(stored) = self.recent(&name) {
+                self.recheck_later(store, &name, &stored);
+                return Ok(self.found(stored));
+            }
             if let Some(stored) = store.get(&name).await? {
+                self.remember(&name, &stored);
                 self.recheck_later(store, &name, &stored);
                 return Ok(self.found(stored));
             }
@@ -250,8 +255,13 @@ impl Representation for ImageDerivative {
             }
         };
         if let Some(store) = store.filter(|s| s.checks_source_every_read()) {
+            let current = source.0.etag().to_string();
+            if let Some(stored) = self.recent(&name).filter(|s| s.source_etag == current) {
+                return Ok(self.found(stored));
+            }
             if let Some(stored) = store.get(&name).await? {
-                if stored.source_etag == source.0.etag().to_string() {
+                if stored.source_etag == current {
+                    self.remember(&name, &stored);
                     return Ok(self.found(stored));
                 }
             }
@@ -262,6 +272,17 @@ impl Representation for ImageDerivative {
 }
 
 impl ImageDerivative {
+    /// The stored derivative `name` if it was read or rendered lately.
+    fn recent(&self, name: &str) -> Option<StoredDerivative> {
+        self.renderer.recent.lock().ok()?.get(name)
+    }
+
+    fn remember(&self, name: &str, stored: &StoredDerivative) {
+        if let Ok(mut recent) = self.renderer.recent.lock() {
+            recent.insert(name, stored);
+        }
+    }
+
     fn found(&self, stored: StoredDerivative) -> Opened {
         let description = Description {
             size: stored.bytes.len() as u64,
@@ -336,6 +357,7 @@ impl ImageDerivative {
             name.to_owned(),
         );
         let rendered_from = stored.source_etag.clone();
+        let renderer = Arc::clone(&self.renderer);
         tokio::spawn(async move {
             let current = match source.open(&StorePlan::Describe).await {
                 Ok(Opened::Found { description, .. }) => Some(description.etag().to_string()),
@@ -343,6 +365,9 @@ impl ImageDerivative {
                 _ => return,
             };
             if current.as_deref() != Some(rendered_from.as_str()) {
+                if let Ok(mut recent) = renderer.recent.lock() {
+                    recent.remove(&name);
+                }
                 if let Err(e) = store.remove(&name).await {
                     tracing::warn!(name, error = %e, "a stale derivative could not be removed");
                 }

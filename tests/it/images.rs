@@ -293,6 +293,18 @@ async fn an_s3_store_serves_a_second_get_with_one_request() {
         "{first_requests:?}"
     );
 
+    // The same process again: from memory, no S3 request.
+    let before = s3.requests().len();
+    let again = send(server.addr, "GET", target, &[]).await;
+    assert_eq!(again.body, first.body);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s3.requests()[before..].to_vec(), Vec::<String>::new());
+    assert_eq!(renderer.renders(), 1);
+    server.stop().await.unwrap();
+
+    // A new process (a cold Lambda): one GetObject of the stored derivative,
+    // no render.
+    let (server, renderer) = start(Duration::from_secs(60)).await;
     let before = s3.requests().len();
     let second = send(server.addr, "GET", target, &[("Range", "bytes=0-9")]).await;
     assert_eq!(second.status, 206);
@@ -301,8 +313,14 @@ async fn an_s3_store_serves_a_second_get_with_one_request() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let second_requests = s3.requests()[before..].to_vec();
     println!("S3 requests of the second GET: {second_requests:?}");
-    assert_eq!(second_requests, vec![format!("GET {stored_key} 200")]);
-    assert_eq!(renderer.renders(), 1);
+    // The answer's one read; beside it, in the background, the new process's
+    // first check that the source is unchanged (then once a minute at most).
+    let (reads, checks): (Vec<_>, Vec<_>) = second_requests
+        .into_iter()
+        .partition(|r| r.starts_with("GET "));
+    assert_eq!(reads, vec![format!("GET {stored_key} 200")]);
+    assert_eq!(checks, vec![format!("HEAD /{BUCKET}/photos/cat.jpg 200")]);
+    assert_eq!(renderer.renders(), 0);
     server.stop().await.unwrap();
 
     // The source is replaced. With checks due at once, the stored derivative
