@@ -27,6 +27,35 @@ pub trait RangeReader: Send + Sync {
     fn read(&self, range: ByteRange) -> BodyStream;
 }
 
+/// The `len` bytes of `reader` at `offset`, all of them, in memory; fewer or
+/// more than that is [`SourceError::Changed`] (the version read is not the
+/// one described).
+pub(crate) async fn read_exact(
+    reader: &dyn RangeReader,
+    offset: u64,
+    len: u64,
+) -> Result<Bytes, SourceError> {
+    use futures_util::StreamExt;
+    let Some(last) = len.checked_sub(1).and_then(|n| offset.checked_add(n)) else {
+        return Ok(Bytes::new());
+    };
+    let mut stream = reader.read(ByteRange {
+        first: offset,
+        last,
+    });
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(1 << 20));
+    while let Some(chunk) = stream.next().await {
+        bytes.extend_from_slice(&chunk?);
+        if bytes.len() as u64 > len {
+            break;
+        }
+    }
+    if bytes.len() as u64 != len {
+        return Err(SourceError::Changed);
+    }
+    Ok(Bytes::from(bytes))
+}
+
 /// Bytes a conditional read already started: the whole representation
 /// (`range` is `None`) or one range of it.
 pub struct Started {

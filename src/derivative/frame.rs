@@ -13,8 +13,7 @@ use super::DerivativeId;
 use crate::image;
 use crate::mp4::{self, FrameError, Mp4Error};
 use crate::protocol::description::Description;
-use crate::protocol::range::ByteRange;
-use crate::representation::{RangeReader, SourceError};
+use crate::representation::{read_exact, RangeReader, SourceError};
 use crate::video;
 
 /// The largest `moov` read for a frame; a larger one is refused (422).
@@ -53,8 +52,8 @@ pub(super) async fn render_frame(
             moov.size
         )));
     }
-    let mut bytes_read = 0;
-    let moov_bytes = read(reader, moov.offset, moov.size, &mut bytes_read).await?;
+    let moov_bytes = read_exact(reader, moov.offset, moov.size).await?;
+    let mut bytes_read = moov.size;
     let movie = mp4::parse_movie(&moov_bytes).map_err(not_a_movie)?;
     let seconds = f64::from(frame_ms) / 1000.0;
     let plan = mp4::movie_frame_plan(&movie, seconds, MAX_FRAME_READ_BYTES)
@@ -66,7 +65,8 @@ pub(super) async fn render_frame(
 
     let mut chunks: Vec<(u64, Bytes)> = Vec::with_capacity(plan.reads.len());
     for range in &plan.reads {
-        let bytes = read(reader, range.first, range.len(), &mut bytes_read).await?;
+        let bytes = read_exact(reader, range.first, range.len()).await?;
+        bytes_read += range.len();
         chunks.push((range.first, bytes));
     }
     let samples = plan
@@ -117,32 +117,6 @@ pub(super) async fn render_frame(
     })
     .await
     .map_err(|_| SourceError::Unprocessable("the frame could not be decoded".into()))?
-}
-
-/// `len` bytes at `offset`, all of them, counted in `bytes_read`.
-async fn read(
-    reader: &dyn RangeReader,
-    offset: u64,
-    len: u64,
-    bytes_read: &mut u64,
-) -> Result<Bytes, SourceError> {
-    use futures_util::StreamExt;
-    let Some(last) = len.checked_sub(1).and_then(|n| offset.checked_add(n)) else {
-        return Ok(Bytes::new());
-    };
-    let mut body = reader.read(ByteRange {
-        first: offset,
-        last,
-    });
-    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    while let Some(chunk) = body.next().await {
-        bytes.extend_from_slice(&chunk?);
-    }
-    *bytes_read += bytes.len() as u64;
-    if bytes.len() as u64 != len {
-        return Err(SourceError::Changed);
-    }
-    Ok(Bytes::from(bytes))
 }
 
 fn not_a_movie(e: Mp4Error) -> SourceError {

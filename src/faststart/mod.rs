@@ -12,15 +12,14 @@
 //! the cached layout is younger than `recheck_after`; after that the object
 //! is described again before it is trusted.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
+use crate::bounded::BoundedMap;
 use crate::derivative::store::{DerivedStore, StoredDerivative};
 use crate::mp4::{self, Faststart, Layout, Segment};
 use kept::{decode_layout, encode_layout, stored_name};
@@ -30,7 +29,9 @@ use crate::protocol::conditional::{EntityTag, Validators};
 use crate::protocol::delegation::{StoreCapabilities, StorePlan};
 use crate::protocol::description::Description;
 use crate::protocol::range::ByteRange;
-use crate::representation::{BodyStream, Opened, RangeReader, Representation, SourceError};
+use crate::representation::{
+    read_exact, BodyStream, Opened, RangeReader, Representation, SourceError,
+};
 use crate::source::StoredObject;
 
 /// The version of the rewrite, part of every faststart ETag: a change in
@@ -104,16 +105,8 @@ struct Entry {
 /// The layouts found so far, by key, with the bytes they hold bounded.
 pub struct Faststarts {
     settings: FaststartSettings,
-    cache: Mutex<Cache>,
+    cache: Mutex<BoundedMap<Entry>>,
     analyses: std::sync::atomic::AtomicU64,
-}
-
-#[derive(Default)]
-struct Cache {
-    entries: HashMap<String, Entry>,
-    /// Keys, oldest first (an entry replaced goes to the back).
-    order: VecDeque<String>,
-    bytes: u64,
 }
 
 impl std::fmt::Debug for Faststarts {
@@ -127,9 +120,9 @@ impl std::fmt::Debug for Faststarts {
 impl Faststarts {
     pub fn new(settings: FaststartSettings) -> Arc<Self> {
         Arc::new(Faststarts {
-            settings,
-            cache: Mutex::new(Cache::default()),
+            cache: Mutex::new(BoundedMap::new(settings.cache_bytes)),
             analyses: 0.into(),
+            settings,
         })
     }
 
@@ -144,7 +137,7 @@ impl Faststarts {
 
     fn cached(&self, key: &str) -> Option<(Description, Arc<Analysis>, Instant)> {
         let cache = self.cache.lock().ok()?;
-        let entry = cache.entries.get(key)?;
+        let entry = cache.get(key)?;
         Some((
             entry.source.clone(),
             Arc::clone(&entry.analysis),
@@ -153,43 +146,20 @@ impl Faststarts {
     }
 
     fn remember(&self, key: &str, source: Description, analysis: Arc<Analysis>) {
-        let cost = analysis.cost();
-        let Ok(mut cache) = self.cache.lock() else {
-            return;
-        };
-        if cost > self.settings.cache_bytes {
-            return;
-        }
-        if let Some(old) = cache.entries.remove(key) {
-            cache.bytes -= old.analysis.cost();
-            cache.order.retain(|k| k != key);
-        }
-        while cache.bytes + cost > self.settings.cache_bytes {
-            let Some(oldest) = cache.order.pop_front() else {
-                break;
-            };
-            if let Some(old) = cache.entries.remove(&oldest) {
-                cache.bytes -= old.analysis.cost();
-            }
-        }
-        cache.bytes += cost;
-        cache.order.push_back(key.to_owned());
-        cache.entries.insert(
-            key.to_owned(),
-            Entry {
+        if let Ok(mut cache) = self.cache.lock() {
+            let cost = analysis.cost();
+            let entry = Entry {
                 source,
                 analysis,
                 checked_at: Instant::now(),
-            },
-        );
+            };
+            cache.insert(key, entry, cost);
+        }
     }
 
     fn forget(&self, key: &str) {
         if let Ok(mut cache) = self.cache.lock() {
-            if let Some(old) = cache.entries.remove(key) {
-                cache.bytes -= old.analysis.cost();
-                cache.order.retain(|k| k != key);
-            }
+            cache.remove(key);
         }
     }
 
@@ -215,7 +185,7 @@ impl Faststarts {
         let Layout::Faststart { moov } = mp4::classify(&boxes, self.settings.max_moov_bytes) else {
             return Ok(Analysis::AsStored);
         };
-        let bytes = read_all(reader, moov.offset, moov.size).await?;
+        let bytes = read_exact(reader, moov.offset, moov.size).await?;
         let Ok(faststart) = mp4::rewrite(&boxes, &bytes) else {
             return Ok(Analysis::AsStored);
         };
@@ -404,28 +374,6 @@ impl RangeReader for FaststartReader {
             .collect();
         Box::pin(futures_util::stream::iter(pieces).flatten())
     }
-}
-
-/// `len` bytes at `offset`, all of them, or an error.
-async fn read_all(reader: &dyn RangeReader, offset: u64, len: u64) -> Result<Bytes, SourceError> {
-    if len == 0 {
-        return Ok(Bytes::new());
-    }
-    let mut stream = reader.read(ByteRange {
-        first: offset,
-        last: offset + (len - 1),
-    });
-    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(1 << 20));
-    while let Some(chunk) = stream.next().await {
-        bytes.extend_from_slice(&chunk?);
-        if bytes.len() as u64 > len {
-            break;
-        }
-    }
-    if bytes.len() as u64 != len {
-        return Err(SourceError::Changed);
-    }
-    Ok(Bytes::from(bytes))
 }
 
 #[cfg(test)]
