@@ -10,6 +10,7 @@
 //!   the index page, on top of the pipeline.
 
 pub mod body;
+mod bounded;
 pub mod config;
 pub mod cors;
 pub mod derivative;

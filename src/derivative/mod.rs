@@ -237,7 +237,7 @@ impl Representation for ImageDerivative {
                 return Ok(self.found(stored));
             }
             if let Some(stored) = store.get(&name).await? {
-                self.remember(&name, &stored);
+                self.renderer.remember(&name, &stored);
                 self.recheck_later(store, &name, &stored);
                 return Ok(self.found(stored));
             }
@@ -261,7 +261,7 @@ impl Representation for ImageDerivative {
             }
             if let Some(stored) = store.get(&name).await? {
                 if stored.source_etag == current {
-                    self.remember(&name, &stored);
+                    self.renderer.remember(&name, &stored);
                     return Ok(self.found(stored));
                 }
             }
@@ -274,13 +274,7 @@ impl Representation for ImageDerivative {
 impl ImageDerivative {
     /// The stored derivative `name` if it was read or rendered lately.
     fn recent(&self, name: &str) -> Option<StoredDerivative> {
-        self.renderer.recent.lock().ok()?.get(name)
-    }
-
-    fn remember(&self, name: &str, stored: &StoredDerivative) {
-        if let Ok(mut recent) = self.renderer.recent.lock() {
-            recent.insert(name, stored);
-        }
+        self.renderer.recent.lock().ok()?.get(name).cloned()
     }
 
     fn found(&self, stored: StoredDerivative) -> Opened {

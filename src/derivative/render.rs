@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use super::params;
 use super::store::StoredDerivative;
 use super::{DerivativeId, ImageSettings, MAX_SOURCE_BYTES};
+use crate::bounded::BoundedMap;
 use crate::image::{self, ImageError, RenderSpec};
 use crate::protocol::description::Description;
 use crate::protocol::range::ByteRange;
@@ -34,54 +35,15 @@ pub struct Renderer {
     renders: AtomicU64,
     /// Bytes read from sources for renders.
     pub(super) source_bytes: AtomicU64,
-    /// Stored derivatives read or rendered lately, in memory.
-    pub(super) recent: Mutex<Recent>,
+    /// Stored derivatives read or rendered lately, in memory, by name, so
+    /// that a derivative asked for again is served as a file is: no read of
+    /// the store.
+    pub(super) recent: Mutex<BoundedMap<StoredDerivative>>,
 }
 
-/// The most bytes of stored derivatives [`Recent`] holds: a page's
-/// thumbnails and posters, many times over.
-pub const RECENT_BYTES: usize = 32 * 1024 * 1024;
-
-/// Stored derivatives kept in memory by name, oldest out first, so that a
-/// derivative asked for again is served as a file is: no read of the store.
-#[derive(Default)]
-pub(super) struct Recent {
-    entries: HashMap<String, StoredDerivative>,
-    order: std::collections::VecDeque<String>,
-    bytes: usize,
-}
-
-impl Recent {
-    pub(super) fn get(&self, name: &str) -> Option<StoredDerivative> {
-        self.entries.get(name).cloned()
-    }
-
-    pub(super) fn insert(&mut self, name: &str, derivative: &StoredDerivative) {
-        let size = derivative.bytes.len();
-        if size > RECENT_BYTES / 8 {
-            return;
-        }
-        self.remove(name);
-        while self.bytes + size > RECENT_BYTES {
-            let Some(oldest) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(old) = self.entries.remove(&oldest) {
-                self.bytes -= old.bytes.len();
-            }
-        }
-        self.bytes += size;
-        self.order.push_back(name.to_owned());
-        self.entries.insert(name.to_owned(), derivative.clone());
-    }
-
-    pub(super) fn remove(&mut self, name: &str) {
-        if let Some(old) = self.entries.remove(name) {
-            self.bytes -= old.bytes.len();
-            self.order.retain(|n| n != name);
-        }
-    }
-}
+/// The most bytes of stored derivatives kept in memory: a page's thumbnails
+/// and posters, many times over. One larger than an eighth of it is not kept.
+pub const RECENT_BYTES: u64 = 32 * 1024 * 1024;
 
 impl std::fmt::Debug for Renderer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -100,7 +62,7 @@ impl Renderer {
             checked: Mutex::new(HashMap::new()),
             renders: AtomicU64::new(0),
             source_bytes: AtomicU64::new(0),
-            recent: Mutex::new(Recent::default()),
+            recent: Mutex::new(BoundedMap::new(RECENT_BYTES)),
         })
     }
 
@@ -141,9 +103,7 @@ pub(super) async fn render(
         source_last_modified: source.last_modified(),
     };
     if let Some(store) = &renderer.settings.store {
-        if let Ok(mut recent) = renderer.recent.lock() {
-            recent.insert(name, &derivative);
-        }
+        renderer.remember(name, &derivative);
         match store.put(name, &derivative).await {
             // Its source was described just now: no check is due before
             // `recheck_after` has passed.
@@ -213,6 +173,16 @@ pub(super) fn render_spec(id: &DerivativeId, format: image::OutputFormat) -> Ren
 }
 
 impl Renderer {
+    /// Keeps a stored derivative in memory, unless it is large.
+    pub(super) fn remember(&self, name: &str, stored: &StoredDerivative) {
+        let size = stored.bytes.len() as u64;
+        if size <= RECENT_BYTES / 8 {
+            if let Ok(mut recent) = self.recent.lock() {
+                recent.insert(name, stored.clone(), size);
+            }
+        }
+    }
+
     /// One of the `workers` places to render in, when one is free.
     pub(super) async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, SourceError> {
         self.permits
