@@ -4,8 +4,10 @@
 CloudFormation cannot read a local file into AWS::CloudFront::Function's
 FunctionCode, so deploy/edge/verify-link.js, the only hand-written copy, is
 copied into template.yaml between the BEGIN and END marker lines, as the string
-of an Fn::Sub. The copy leaves out comment lines, blank lines and indentation
-(CloudFront Functions take at most 10 KB of code). Its SETTINGS line becomes one
+of an Fn::Sub. The copy leaves out comment lines, blank lines, indentation and
+the spaces and line breaks JavaScript does not need (CloudFront Functions take
+at most 10 KB of code; the stack's test holds it to 9 KB at the longest
+parameters, so the next setting the edge learns still fits). Its SETTINGS line becomes one
 that Fn::Sub fills from the stack's parameters (the secrets base64-encoded by
 Fn::Base64, so no secret can end the JavaScript string it sits in), with the
 image engine's version from src/image/engine.rs written in; any other "${" in
@@ -58,9 +60,76 @@ def sub_string() -> list[str]:
             continue
         if i == settings[0]:
             body.append(RENDERED_SETTINGS.format(engine=engine[0]))
+        elif line.startswith("import "):
+            body.append(line)
         else:
-            body.append(line.replace("${", "${!"))
-    return body
+            body.append(squeeze(line).replace("${", "${!"))
+    return join_lines(body)
+
+
+IDENTIFIER = re.compile(r"[A-Za-z0-9_$]")
+# After these a "/" starts a regular expression literal, not a division.
+BEFORE_REGEX = tuple("(,=:[!&|?{};+-*%<>~^") + ("return", "typeof")
+# A line ending so can never end a statement by automatic semicolon insertion,
+# so the next line joins it.
+JOINS_NEXT = ("{", ";", ",", "(", "&&", "||", "+", "?", ":", "=")
+
+
+def squeeze(line: str) -> str:
+    """One line of code without the spaces JavaScript does not need: a space
+    is kept only between two identifier characters or between two + or two -.
+    Strings and regular expression literals are copied as they are."""
+    out = ""
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if line.startswith("//", i):
+            sys.exit(f"{SOURCE}: a comment after code in {line!r}: put it on a line of its own")
+        if c in "'\"`":
+            j = i + 1
+            while j < len(line) and line[j] != c:
+                j += 2 if line[j] == "\\" else 1
+            out += line[i : j + 1]
+            i = j + 1
+        elif c == "/" and (not out.rstrip() or out.rstrip().endswith(BEFORE_REGEX)):
+            j, in_class = i + 1, False
+            while j < len(line) and (line[j] != "/" or in_class):
+                if line[j] == "\\":
+                    j += 1
+                elif line[j] in "[]":
+                    in_class = line[j] == "["
+                j += 1
+            j += 1
+            while j < len(line) and IDENTIFIER.match(line[j]):
+                j += 1
+            out += line[i:j]
+            i = j
+        elif c == " ":
+            j = i
+            while j < len(line) and line[j] == " ":
+                j += 1
+            a, b = out[-1:], line[j : j + 1]
+            if a and b and ((IDENTIFIER.match(a) and IDENTIFIER.match(b)) or (a in "+-" and b == a)):
+                out += " "
+            i = j
+        else:
+            out += c
+            i += 1
+    return out
+
+
+def join_lines(lines: list[str]) -> list[str]:
+    """Joins a line to the one before when that one cannot end a statement."""
+    joined: list[str] = []
+    for line in lines:
+        if joined and not line.startswith("import ") and not joined[-1].startswith("import ") and (
+            joined[-1].endswith(JOINS_NEXT)
+            or (joined[-1].endswith("}") and line.startswith(("}", "else", "catch", "finally", ")", ",", ";")))
+        ):
+            joined[-1] += line
+        else:
+            joined.append(line)
+    return joined
 
 
 def function_code(indent: str) -> list[str]:
