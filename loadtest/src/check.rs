@@ -7,7 +7,7 @@ use http::StatusCode;
 use crate::pattern::Want;
 
 /// Lambda moves a streamed response's Content-Length here.
-const REMAPPED_CONTENT_LENGTH: &str = "x-amzn-remapped-content-length";
+pub(crate) const REMAPPED_CONTENT_LENGTH: &str = "x-amzn-remapped-content-length";
 
 /// What the HEAD request said of the object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,7 +133,7 @@ pub fn check_head(
 /// form a single range's 206 takes (RFC 9110 §14.4), with `first <= last <
 /// size`; `None` for anything else. Read here rather than with the server's
 /// parser: the load tester checks the server, so it shares none of its code.
-fn content_range(value: &str) -> Option<(u64, u64, u64)> {
+pub(crate) fn content_range(value: &str) -> Option<(u64, u64, u64)> {
     // Digits only: u64's parser would also take a leading '+'.
     let number = |digits: &str| {
         if digits.bytes().all(|b| b.is_ascii_digit()) {

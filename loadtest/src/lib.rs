@@ -6,10 +6,13 @@
 //! - [`verify`]: whether the body bytes are right.
 //! - [`stats`]: counts, latency distributions and the summary.
 //! - [`report`]: the SVG plot of the distributions.
+//! - [`smoke`]: `media-loadtest smoke URL`, one pass of every check a
+//!   deployment must hold, as a table.
 
 pub mod check;
 pub mod pattern;
 pub mod report;
+pub mod smoke;
 pub mod stats;
 pub mod verify;
 
@@ -43,7 +46,12 @@ use verify::Verifier;
 /// with --verify, else equal wherever two responses overlap. Exits 0 when
 /// every answer was right, 1 when any was wrong, 2 when it could not start.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "media-loadtest", version)]
+#[command(
+    name = "media-loadtest",
+    version,
+    after_help = "After a deploy, `media-loadtest smoke URL` checks one object once and prints a table \
+                  (`media-loadtest smoke --help`)."
+)]
 pub struct Args {
     /// The URL of one media object (http or https).
     pub url: String,
@@ -96,7 +104,7 @@ pub struct Args {
     pub timeout: f64,
 }
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+pub(crate) type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
 /// Runs the test the arguments describe; prints the summary to stdout.
 pub async fn run(args: Args) -> ExitCode {
@@ -274,7 +282,7 @@ async fn run_checked(args: &Args) -> Result<Summary, String> {
     })
 }
 
-fn http_client(concurrency: usize) -> Result<HttpClient, String> {
+pub(crate) fn http_client(concurrency: usize) -> Result<HttpClient, String> {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
         .map_err(|e| format!("TLS set-up: {e}"))?
@@ -286,7 +294,7 @@ fn http_client(concurrency: usize) -> Result<HttpClient, String> {
         .build(https))
 }
 
-fn request(method: Method, uri: &Uri) -> Request<Empty<Bytes>> {
+pub(crate) fn request(method: Method, uri: &Uri) -> Request<Empty<Bytes>> {
     let mut request = Request::new(Empty::new());
     *request.method_mut() = method;
     *request.uri_mut() = uri.clone();
@@ -422,7 +430,7 @@ fn fail(stats: &mut Stats, asked: &str, fault: Fault) {
 }
 
 /// An error with its sources, one after another.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
