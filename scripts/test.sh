@@ -58,6 +58,17 @@ fi
 sam --version
 cfn-lint --version
 
+step "pytest (the stack test, tests/deploy) and checkov (in a virtual environment of its own, .venv/checkov, apart from the SAM CLI's dependencies), from PyPI"
+if ! python3 -m pytest --version >/dev/null 2>&1; then
+  pip_install pytest
+fi
+if ! .venv/checkov/bin/checkov --version >/dev/null 2>&1; then
+  python3 -m venv --clear .venv/checkov
+  .venv/checkov/bin/python3 -m pip install --quiet --disable-pip-version-check checkov
+fi
+python3 -m pytest --version
+echo "checkov $(.venv/checkov/bin/checkov --version)"
+
 step "Chromium and ChromeDriver (browser tests), curl (deployment check), nasm (the x86_64 SIMD of the image codecs), ffmpeg (the video tests' inputs), from Debian"
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
    || ! command -v curl >/dev/null 2>&1 || ! command -v nasm >/dev/null 2>&1 \
@@ -77,6 +88,9 @@ cargo clippy --manifest-path fuzz/Cargo.toml --target-dir target --all-targets -
 
 step "tests: the workspace (server and load tester)"
 cargo test --workspace --all-targets
+
+step "deployment: what AWS will create (the SAM transform, parameter sets, rules, quotas) and checkov"
+(cd tests/deploy && python3 -m pytest -q -p no:cacheprovider)
 
 step "deployment: lint, offline sam build, the built artifact under the emulator"
 scripts/check-deploy.sh

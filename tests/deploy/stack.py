@@ -80,9 +80,11 @@ def source() -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=64)
-def transformed(parameters: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+def transformed(parameters: tuple[tuple[str, str], ...], metadata: bool = False) -> dict[str, Any]:
     """The SAM transform, as CloudFormation runs it for these parameter
-    values; code locations are what `sam deploy` uploads (S3 URIs)."""
+    values; code locations are what `sam deploy` uploads (S3 URIs). With
+    `metadata`, a SAM resource's Metadata is kept on what it becomes (where
+    checkov reads its suppressions)."""
     from samtranslator.translator.transform import transform
 
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
@@ -100,7 +102,7 @@ def transformed(parameters: tuple[tuple[str, str], ...]) -> dict[str, Any]:
         def load(self) -> dict[str, str]:
             return {}
 
-    return transform(template, dict(parameters), NoManagedPolicies())
+    return transform(template, dict(parameters), NoManagedPolicies(), passthrough_metadata=metadata)
 
 
 def parameter_values(overrides: dict[str, str]) -> dict[str, Any]:
@@ -146,6 +148,7 @@ class Stack:
     """The stack one set of parameter overrides makes."""
 
     overrides: dict[str, str]
+    metadata: bool = False
     parameters: dict[str, Any] = field(init=False)
     template: dict[str, Any] = field(init=False)
     conditions: dict[str, bool] = field(init=False)
@@ -155,7 +158,7 @@ class Stack:
     def __post_init__(self) -> None:
         self.parameters = parameter_values(self.overrides)
         flat = {k: ",".join(v) if isinstance(v, list) else v for k, v in self.parameters.items()}
-        self.template = transformed(tuple(sorted(flat.items())))
+        self.template = transformed(tuple(sorted(flat.items())), self.metadata)
         self.check_rules()
         self.conditions = {}
         for name in self.template.get("Conditions", {}):
@@ -273,6 +276,10 @@ class Stack:
         return re.sub(r"\$\{([^}]+)\}", one, text)
 
     # Reading the resources --------------------------------------------------
+
+    def as_template(self) -> dict[str, Any]:
+        """The resources that would exist, as a template of their own."""
+        return {"AWSTemplateFormatVersion": "2010-09-09", "Resources": self.resources}
 
     def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
         return {n: r for n, r in self.resources.items() if r["Type"] == kind}

@@ -96,6 +96,7 @@ MATRIX: dict[str, dict[str, str]] = {
     },
     "existing-bucket-custom-derived": {"BucketName": EXISTING, "DerivedPrefix": "cache/renders/"},
     "existing-bucket-no-derived": {"BucketName": EXISTING, "DerivedPrefix": ""},
+    "reserved-concurrency": {"ReservedConcurrency": "50"},
     "metrics-off": {"Metrics": "off"},
     "alarm-email": {"AlarmEmail": "ops@example.com"},
     "metrics-off-alarm-email": {"Metrics": "off", "AlarmEmail": "ops@example.com"},
@@ -357,7 +358,16 @@ def environment(stack: Stack) -> None:
     assert size <= ENVIRONMENT_BYTES, f"{size} bytes of environment, over {ENVIRONMENT_BYTES}"
 
 
+def concurrency(stack: Stack) -> None:
+    """ReservedConcurrency caps the function when set, and only then."""
+    props = stack.one("AWS::Lambda::Function")
+    want = int(stack.parameters["ReservedConcurrency"]) or None
+    got = props.get("ReservedConcurrentExecutions")
+    assert (int(got) if got is not None else None) == want, f"reserved concurrency {got}, not {want}"
+
+
 RULES: dict[str, Callable[[Stack], None]] = {
+    "concurrency": concurrency,
     "invokers": invokers,
     "role": role,
     "bucket-policy": bucket_policy,
