@@ -218,8 +218,23 @@ pub fn not_modified(answer: &Exchange, etag: &str) -> Result<String, String> {
 }
 
 /// If-Range with another ETag (RFC 9110 §13.1.5): the Range is ignored, so
-/// 200 with the whole object and no Content-Range.
+/// 200 with the whole object and no Content-Range. On Lambda a whole object
+/// above MEDIA_PRESIGN_ABOVE_BYTES is a 307 to a presigned S3 URL instead
+/// (§15.4.8): the whole object, from elsewhere.
 pub fn if_range_miss(answer: &Exchange, size: u64, known: &KnownBytes) -> Result<String, String> {
+    if answer.status == StatusCode::TEMPORARY_REDIRECT {
+        let location = answer
+            .header(header::LOCATION)
+            .ok_or("307 without a Location")?;
+        let host = location
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| u.host().map(str::to_owned))
+            .unwrap_or_else(|| location.to_owned());
+        return Ok(format!(
+            "307 to {host}: the whole object from a presigned URL (a large object on Lambda)"
+        ));
+    }
     if answer.status != StatusCode::OK {
         return Err(format!(
             "expected 200 (the Range ignored), got {}",

@@ -237,7 +237,7 @@ impl Session<'_> {
                             size,
                             &self.known,
                         )
-                        .map(|d| format!("{}: {d}, equal to bytes={reference}", answer.asked));
+                        .map(|d| format!("bytes=-{n}: {d}, equal to bytes={reference}"));
                         typed.push(answer.head_only());
                         tagged.push(answer);
                         verdict
@@ -330,7 +330,7 @@ impl Session<'_> {
             Ok(answer) => {
                 let bytes = object::single_range(&answer, first, Some(size - 1), size, &self.known);
                 let streaming = match (&bytes, self.small_ttfb) {
-                    (Err(e), _) => Err(format!("the large range {}: {e}", answer.asked)),
+                    (Err(e), _) => Err(format!("the large range bytes={first}-{}: {e}", size - 1)),
                     (Ok(_), None) => Err("no small range brought a byte to time against".into()),
                     (Ok(_), Some(small)) => object::streaming(small, &answer, len),
                 };

@@ -339,6 +339,23 @@ fn conditionals_and_unsatisfiable_ranges() {
         ("whole", whole, Ok(())),
         ("read to the limit", first_bytes, Ok(())),
         (
+            "a presigned redirect",
+            answer(
+                307,
+                &[(
+                    "location",
+                    "https://bucket.s3.amazonaws.com/big.mp4?X-Amz-Signature=x",
+                )],
+                b"",
+            ),
+            Ok(()),
+        ),
+        (
+            "a redirect to nowhere",
+            answer(307, &[], b""),
+            Err("307 without a Location"),
+        ),
+        (
             "the range served anyway",
             answer(206, &[("content-range", "bytes 0-1/100")], &data()[..2]),
             Err("expected 200 (the Range ignored), got 206"),
