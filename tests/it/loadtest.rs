@@ -20,7 +20,7 @@ use crate::lambda::Emulated;
 /// media-loadtest`, in the tests' profile), which makes it fresh however the
 /// tests were started. It is another package of the workspace, so cargo does
 /// not hand its path to these tests as it does the server's.
-fn loadtest_bin() -> &'static Path {
+pub(crate) fn loadtest_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         if let Some(bin) = std::env::var_os("MEDIA_LOADTEST_BIN") {

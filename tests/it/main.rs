@@ -18,6 +18,7 @@ mod logs;
 mod properties;
 mod s3;
 mod signed;
+mod smoke;
 mod table;
 mod video;
 
