@@ -83,7 +83,11 @@ pub fn tampered(query: &str) -> Option<String> {
     let at = query.find("sig=")? + 4;
     let first = query[at..].chars().next()?;
     let flipped = if first == 'A' { 'B' } else { 'A' };
-    Some(format!("{}{flipped}{}", &query[..at], &query[at + 1..]))
+    Some(format!(
+        "{}{flipped}{}",
+        &query[..at],
+        &query[at + first.len_utf8()..]
+    ))
 }
 
 /// A signed link's answer to a range: 206.
