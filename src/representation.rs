@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::Stream;
 
-use crate::protocol::decision::Refusal;
+use crate::protocol::decision::{ReadMethod, Refusal};
 use crate::protocol::delegation::{StoreCapabilities, StorePlan};
 use crate::protocol::description::Description;
 use crate::protocol::range::ByteRange;
@@ -92,8 +92,14 @@ pub(crate) trait Representation: Send + Sync {
     async fn open(&self, plan: &StorePlan) -> Result<Opened, SourceError>;
 
     /// Where a client can fetch the whole representation itself when it is too
-    /// large for one response (a presigned URL), if anywhere.
-    async fn elsewhere(&self, _description: &Description) -> Result<Option<String>, SourceError> {
+    /// large for one response (a presigned URL), if anywhere: a URL for
+    /// `method`, since a 307 repeats the request's method there (RFC 9110
+    /// §15.4.8).
+    async fn elsewhere(
+        &self,
+        _description: &Description,
+        _method: ReadMethod,
+    ) -> Result<Option<String>, SourceError> {
         Ok(None)
     }
 }

@@ -26,6 +26,7 @@ use kept::{decode_layout, encode_layout, stored_name};
 
 mod kept;
 use crate::protocol::conditional::{EntityTag, Validators};
+use crate::protocol::decision::ReadMethod;
 use crate::protocol::delegation::{StoreCapabilities, StorePlan};
 use crate::protocol::description::Description;
 use crate::protocol::range::ByteRange;
@@ -286,6 +287,18 @@ impl Representation for FaststartMovie {
             },
             Analysis::Faststart(faststart) => self.found(&description, faststart, reader),
         })
+    }
+
+    /// Where the stored movie says: a whole movie too large for one response
+    /// is fetched from the store as stored. A whole download needs no
+    /// faststart, and what comes back there carries the stored ETag, so no
+    /// client takes it for the rewritten bytes.
+    async fn elsewhere(
+        &self,
+        description: &Description,
+        method: ReadMethod,
+    ) -> Result<Option<String>, SourceError> {
+        self.source.elsewhere(description, method).await
     }
 }
 

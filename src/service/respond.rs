@@ -50,8 +50,11 @@ impl MediaService {
                 started,
             } => match decide(request, &description) {
                 Decision::Send(selection) => {
-                    if selection == Selection::Whole && !is_head {
-                        if let Some(location) = representation.elsewhere(&description).await? {
+                    // HEAD answers as GET would (RFC 9110 §9.3.2), with a
+                    // URL it can follow with HEAD.
+                    if selection == Selection::Whole {
+                        let elsewhere = representation.elsewhere(&description, request.method);
+                        if let Some(location) = elsewhere.await? {
                             return Ok(fixed(heads::temporary_redirect(&location), is_head));
                         }
                     }

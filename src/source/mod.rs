@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::protocol::decision::ReadMethod;
 use crate::protocol::delegation::{StoreCapabilities, StorePlan};
 use crate::protocol::description::Description;
 use crate::protocol::key::ObjectKey;
@@ -41,12 +42,13 @@ pub trait Source: Send + Sync + 'static {
         None
     }
 
-    /// Where a client can fetch the whole object itself when it is too large
-    /// for one response, if anywhere.
+    /// Where a client can fetch the whole object itself with `method` when it
+    /// is too large for one response, if anywhere.
     async fn elsewhere(
         &self,
         _key: &ObjectKey,
         _description: &Description,
+        _method: ReadMethod,
     ) -> Result<Option<String>, SourceError> {
         Ok(None)
     }
@@ -79,7 +81,11 @@ impl Representation for StoredObject {
         self.source.open(&self.key, plan).await
     }
 
-    async fn elsewhere(&self, description: &Description) -> Result<Option<String>, SourceError> {
-        self.source.elsewhere(&self.key, description).await
+    async fn elsewhere(
+        &self,
+        description: &Description,
+        method: ReadMethod,
+    ) -> Result<Option<String>, SourceError> {
+        self.source.elsewhere(&self.key, description, method).await
     }
 }

@@ -474,6 +474,92 @@ async fn large_objects_redirect_to_a_presigned_url() {
     server.stop().await.unwrap();
 }
 
+/// The moov-at-end fixture movie grown to `size` bytes: its `mdat` padded
+/// with zeros after the samples (sparse in the file), so the movie stays
+/// valid, with `moov` still at the end. Written to `path`.
+fn big_movie(fixture: &Fixture, size: u64, path: &std::path::Path) {
+    use std::os::unix::fs::FileExt;
+    let stored = fixture.bytes(crate::table::faststart::MOOV_AT_END);
+    let boxes = media_streamer::mp4::scan_top_level_bytes(&stored).unwrap();
+    let kinds: Vec<[u8; 4]> = boxes.iter().map(|b| b.kind).collect();
+    assert_eq!(kinds, [*b"ftyp", *b"free", *b"mdat", *b"moov"]);
+    let (mdat, moov) = (&boxes[2], &boxes[3]);
+    assert_eq!(mdat.header_len, 8);
+    let grown = size - stored.len() as u64;
+    let file = std::fs::File::create(path).unwrap();
+    file.set_len(size).unwrap();
+    file.write_all_at(&stored[..moov.offset as usize], 0)
+        .unwrap();
+    let mdat_size = u32::try_from(mdat.size + grown).unwrap();
+    file.write_all_at(&mdat_size.to_be_bytes(), mdat.offset)
+        .unwrap();
+    file.write_all_at(&stored[moov.offset as usize..], moov.offset + grown)
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_movie_too_big_for_one_response_redirects_for_get_and_head() {
+    let fixture = Fixture::new();
+    let s3 = S3Server::start().await;
+    let client = client(&s3.endpoint());
+    client.create_bucket().bucket(BUCKET).send().await.unwrap();
+    // 250 MB: over Lambda's 200 MB, at Lambda mode's own threshold.
+    const SIZE: u64 = 250_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.mp4");
+    big_movie(&fixture, SIZE, &path);
+    client
+        .put_object()
+        .bucket(BUCKET)
+        .key("big.mp4")
+        .body(ByteStream::from_path(&path).await.unwrap())
+        .send()
+        .await
+        .unwrap();
+    drop(dir);
+    let policy = PresignPolicy {
+        above_bytes: media_streamer::config::LAMBDA_PRESIGN_ABOVE_BYTES,
+        expires_in: Duration::from_secs(60),
+    };
+    let server = start_server(&s3.endpoint(), Some(policy)).await;
+    let store = std::net::SocketAddr::from(([127, 0, 0, 1], s3.port));
+
+    // A whole GET, and a HEAD (RFC 9110 §9.3.2: the status and fields of the
+    // GET, no body): 307 to a presigned URL of the object, for that method.
+    // (method, status of the presigned URL fetched with that method and a range)
+    for (method, fetched_status) in [("GET", 206), ("HEAD", 206)] {
+        let response = send(server.addr, method, "/big.mp4", &[]).await;
+        assert_eq!(response.status, 307, "{method}");
+        assert_eq!(
+            response.header("cache-control"),
+            Some("no-store"),
+            "{method}"
+        );
+        let location = response.header("location").unwrap().to_owned();
+        let target = location
+            .strip_prefix(&s3.endpoint())
+            .expect("a URL of the store");
+        assert!(
+            target.starts_with("/media-test/big.mp4?") && target.contains("X-Amz-Signature="),
+            "{method}: {location}"
+        );
+        let fetched = send(store, method, target, &[("Range", "bytes=0-7")]).await;
+        assert_eq!(fetched.status, fetched_status, "{method}: {target}");
+        assert_eq!(
+            fetched.header("content-range"),
+            Some(format!("bytes 0-7/{SIZE}").as_str()),
+            "{method}"
+        );
+    }
+    // A range is still served here, faststart: `moov` first.
+    let range = send(server.addr, "GET", "/big.mp4", &[("Range", "bytes=0-63")]).await;
+    assert_eq!(range.status, 206);
+    let stored = fixture.bytes(crate::table::faststart::MOOV_AT_END);
+    assert_eq!(range.body[..32], stored[..32]);
+    assert!(range.body.windows(4).any(|w| w == b"moov"), "moov first");
+    server.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_a_gibibyte_from_s3_in_bounded_memory() {
     let _serial = crate::MEASURE.lock().await;

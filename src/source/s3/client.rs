@@ -7,6 +7,7 @@ use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::Client;
 
+use crate::protocol::decision::ReadMethod;
 use crate::representation::SourceError;
 
 /// The HTTPS client for S3 and the credential providers: rustls on ring.
@@ -26,21 +27,35 @@ pub struct PresignPolicy {
     pub expires_in: Duration,
 }
 
-/// A presigned GetObject URL for `key`, valid for `policy.expires_in`.
-pub(crate) async fn presigned_get(
+/// A presigned URL for `key`, valid for `policy.expires_in`: GetObject for a
+/// GET, HeadObject for a HEAD. A SigV4 signature covers the method, and a
+/// client follows a 307 with the method it used (RFC 9110 §15.4.8), so a
+/// HEAD sent to a GetObject URL would be refused.
+pub(crate) async fn presigned(
     client: &Client,
     bucket: &str,
     key: &str,
+    method: ReadMethod,
     policy: PresignPolicy,
 ) -> Result<String, SourceError> {
     let config = PresigningConfig::expires_in(policy.expires_in)
         .map_err(|e| SourceError::Upstream(format!("presigning: {e}")))?;
-    let presigned = client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .presigned(config)
-        .await
-        .map_err(|e| SourceError::Upstream(format!("presigning: {}", DisplayErrorContext(&e))))?;
+    let failed = |e: String| SourceError::Upstream(format!("presigning: {e}"));
+    let presigned = match method {
+        ReadMethod::Get => client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| failed(DisplayErrorContext(&e).to_string()))?,
+        ReadMethod::Head => client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| failed(DisplayErrorContext(&e).to_string()))?,
+    };
     Ok(presigned.uri().to_owned())
 }

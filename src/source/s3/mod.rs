@@ -11,6 +11,7 @@ use aws_sdk_s3::Client;
 
 use super::listing::Listing;
 use super::Source;
+use crate::protocol::decision::ReadMethod;
 use crate::protocol::delegation::{StoreCapabilities, StorePlan};
 use crate::protocol::description::Description;
 use crate::protocol::key::ObjectKey;
@@ -79,12 +80,18 @@ impl Source for S3Source {
         &self,
         key: &ObjectKey,
         description: &Description,
+        method: ReadMethod,
     ) -> Result<Option<String>, SourceError> {
         match self.presign.filter(|p| description.size > p.above_bytes) {
             Some(policy) => {
-                let url =
-                    client::presigned_get(&self.client, &self.bucket, &self.full_key(key), policy)
-                        .await?;
+                let url = client::presigned(
+                    &self.client,
+                    &self.bucket,
+                    &self.full_key(key),
+                    method,
+                    policy,
+                )
+                .await?;
                 Ok(Some(url))
             }
             None => Ok(None),
