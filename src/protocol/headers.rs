@@ -6,6 +6,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
 
 use super::description::Description;
+use super::media_type::runs_script;
 use super::multipart::MultipartLayout;
 use super::range::{content_range, unsatisfied_content_range, ByteRange};
 
@@ -53,11 +54,26 @@ fn set_validators(head: &mut Head, meta: &Description, default_cache_control: &H
     }
 }
 
+/// The Content-Security-Policy of a stored document that a browser would run
+/// script in (HTML, SVG, XML): nothing loads, and `sandbox` gives it an
+/// opaque origin of its own, so an uploaded page is not script of the media
+/// origin (the origin of the index page, of signed links and of CORS reads).
+pub const STORED_DOCUMENT_CSP: &str = "default-src 'none'; sandbox";
+
 fn representation(status: StatusCode, meta: &Description, cache_control: &HeaderValue) -> Head {
     let mut head = Head::new(status);
     set_validators(&mut head, meta, cache_control);
     head.headers
         .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // Media gets no policy: a browser shows a video or an image opened
+    // directly in a document of its own making, which `default-src 'none'`
+    // would stop from loading the very file; such files run no script.
+    if runs_script(&meta.content_type) {
+        head.headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(STORED_DOCUMENT_CSP),
+        );
+    }
     head
 }
 

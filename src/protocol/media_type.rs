@@ -19,6 +19,22 @@ pub(crate) fn content_type_for(file_name: &str) -> String {
     }
 }
 
+/// Whether a browser opening content of this type runs script in it: HTML,
+/// XHTML, SVG and XML of any kind (an XML document can carry XHTML
+/// `<script>` or an XSLT that makes HTML), however the type is spelled.
+pub(crate) fn runs_script(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "text/html" | "text/xml" | "application/xml" | "text/xsl"
+    ) || essence.ends_with("+xml")
+}
+
 /// The type for content of unknown kind (RFC 9110 §8.3).
 pub(crate) const OCTET_STREAM: &str = "application/octet-stream";
 
@@ -95,6 +111,30 @@ mod tests {
         ];
         for (name, expected) in cases {
             assert_eq!(content_type_for(name), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn knows_the_types_that_run_script() {
+        for (value, runs) in [
+            ("text/html; charset=utf-8", true),
+            ("TEXT/HTML", true),
+            ("application/xhtml+xml", true),
+            ("image/svg+xml", true),
+            ("text/xml; charset=utf-8", true),
+            ("application/xml", true),
+            ("application/rss+xml", true),
+            ("text/xsl", true),
+            ("application/dash+xml", true),
+            ("video/mp4", false),
+            ("image/png", false),
+            ("text/plain; charset=utf-8", false),
+            ("text/vtt; charset=utf-8", false),
+            ("application/pdf", false),
+            ("application/octet-stream", false),
+            ("", false),
+        ] {
+            assert_eq!(runs_script(value), runs, "{value}");
         }
     }
 

@@ -261,3 +261,96 @@ async fn request_heads_over_the_limits_get_431() {
     }
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_documents_that_run_script_are_sandboxed() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: [(&str, &[u8]); 5] = [
+        ("page.html", b"<script>alert(document.domain)</script>"),
+        (
+            "drawing.svg",
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>",
+        ),
+        (
+            "feed.xml",
+            b"<html xmlns=\"http://www.w3.org/1999/xhtml\"><script>alert(1)</script></html>",
+        ),
+        ("clip.mp4", b"not really a movie"),
+        ("photo.png", b"not really a picture"),
+    ];
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    let server = TestServer::start(dir.path(), default_local()).await;
+    let csp = "default-src 'none'; sandbox";
+    // (target, request fields, status, content type, Content-Security-Policy)
+    let cases: [(&str, &[(&str, &str)], u16, &str, Option<&str>); 7] = [
+        (
+            "/page.html",
+            &[],
+            200,
+            "text/html; charset=utf-8",
+            Some(csp),
+        ),
+        (
+            "/page.html",
+            &[("Range", "bytes=0-7")],
+            206,
+            "text/html; charset=utf-8",
+            Some(csp),
+        ),
+        ("/drawing.svg", &[], 200, "image/svg+xml", Some(csp)),
+        (
+            "/drawing.svg",
+            &[("Range", "bytes=0-3")],
+            206,
+            "image/svg+xml",
+            Some(csp),
+        ),
+        ("/feed.xml", &[], 200, "text/xml; charset=utf-8", Some(csp)),
+        ("/clip.mp4", &[], 200, "video/mp4", None),
+        ("/photo.png", &[], 200, "image/png", None),
+    ];
+    for (target, fields, status, content_type, policy) in cases {
+        // `send` asks for `Connection: close`, which the answer repeats.
+        let response = crate::client::send(server.addr, "GET", target, fields).await;
+        let mut names: Vec<&str> = response.headers.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        let mut expected = vec![
+            "accept-ranges",
+            "cache-control",
+            "connection",
+            "content-length",
+            "content-type",
+            "date",
+            "etag",
+            "last-modified",
+            "x-content-type-options",
+        ];
+        if status == 206 {
+            expected.push("content-range");
+        }
+        if policy.is_some() {
+            expected.push("content-security-policy");
+        }
+        expected.sort_unstable();
+        assert_eq!(response.status, status, "{target} {fields:?}");
+        assert_eq!(names, expected, "{target} {fields:?}");
+        assert_eq!(
+            response.header("content-type"),
+            Some(content_type),
+            "{target}"
+        );
+        assert_eq!(
+            response.header("content-security-policy"),
+            policy,
+            "{target}"
+        );
+        assert_eq!(
+            response.header("x-content-type-options"),
+            Some("nosniff"),
+            "{target}"
+        );
+    }
+    server.stop().await.unwrap();
+}
