@@ -173,6 +173,7 @@ pub async fn build_source(
                 .await;
             let config = aws_sdk_s3::config::Builder::from(&shared)
                 .force_path_style(args.path_style())
+                .timeout_config(args.s3_timeouts())
                 .build();
             let client = aws_sdk_s3::Client::from_conf(config);
             let source = S3Source::new(client.clone(), bucket, &args.prefix, args.presign(lambda));

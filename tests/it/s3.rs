@@ -877,3 +877,117 @@ async fn throughput_through_the_server_against_direct_get_object() {
     assert!(median >= 0.9, "{ratios:?}");
     server.stop().await.unwrap();
 }
+
+/// A store that reads each request head and then answers as `answer` says:
+/// never (`None`), or a 200 of `size` bytes sent in pieces over `over`.
+async fn slow_store(answer: Option<(usize, Duration)>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let Some((size, over)) = answer else {
+                    // Hold the connection open, answering nothing.
+                    let _ = stream.read(&mut buf).await;
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                    return;
+                };
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: video/webm\r\nContent-Length: {size}\r\nETag: \"slow\"\r\nLast-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\nConnection: close\r\n\r\n"
+                );
+                if stream.write_all(response.as_bytes()).await.is_err() {
+                    return;
+                }
+                let pieces = 20;
+                for _ in 0..pieces {
+                    tokio::time::sleep(over / pieces).await;
+                    if stream
+                        .write_all(&vec![7u8; size / pieces as usize])
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    endpoint
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_never_answers_times_out_but_a_slow_body_is_not_cut() {
+    let empty = tempfile::tempdir().unwrap();
+    let start = |endpoint: String| {
+        let dir = empty.path().to_owned();
+        async move {
+            let env = [
+                ("MEDIA_BUCKET", BUCKET.to_owned()),
+                ("AWS_ENDPOINT_URL_S3", endpoint),
+                ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+                ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+                ("AWS_REGION", "us-east-1".to_owned()),
+                ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+                ("MEDIA_S3_TIMEOUT_SECS", "3".to_owned()),
+                ("MEDIA_S3_ATTEMPT_TIMEOUT_SECS", "1".to_owned()),
+            ];
+            let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            crate::binary::Running::start(&dir, &env).await
+        }
+    };
+
+    // A store that takes the request and never answers: 503 within the
+    // operation timeout (3 s: attempts of 1 s, retried), not a hang.
+    let server = start(slow_store(None).await).await;
+    for (method, fields) in [
+        ("GET", &[][..]),
+        ("GET", &[("Range", "bytes=0-1")][..]),
+        ("HEAD", &[][..]),
+        ("GET", &[("Range", "bytes=0-1,4-5")][..]),
+    ] {
+        let started = Instant::now();
+        let response = tokio::time::timeout(
+            Duration::from_secs(20),
+            send(server.addr, method, "/clip.webm", fields),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{method} {fields:?}: no answer in 20 s"));
+        let waited = started.elapsed();
+        println!(
+            "{method} {fields:?} against a store that never answers: {} after {waited:?}",
+            response.status
+        );
+        assert_eq!(response.status, 503, "{method} {fields:?}");
+        assert!(
+            waited < Duration::from_secs(6),
+            "{method} {fields:?}: {waited:?}"
+        );
+    }
+    drop(server);
+
+    // A body that takes 4 s, past the operation timeout: the timeouts end
+    // at the answer's head, so the body is streamed to its end.
+    let size = 200_000;
+    let server = start(slow_store(Some((size, Duration::from_secs(4)))).await).await;
+    let started = Instant::now();
+    let response = send(server.addr, "GET", "/clip.webm", &[]).await;
+    println!(
+        "a body sent over 4 s: {} bytes, complete: {}, after {:?}",
+        response.body.len(),
+        response.complete,
+        started.elapsed()
+    );
+    assert_eq!(
+        (response.status, response.body.len(), response.complete),
+        (200, size, true)
+    );
+    assert!(started.elapsed() >= Duration::from_secs(3));
+}
