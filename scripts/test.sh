@@ -78,6 +78,16 @@ fi
 chromium --version
 chromedriver --version
 
+step "the arm64 Lambda build and its run (deployment check): Rust target aarch64-unknown-linux-gnu; qemu-user-static and libc6-arm64-cross (aarch64 glibc under /usr/aarch64-linux-gnu), from Debian"
+if ! rustup target list --installed 2>/dev/null | grep -x aarch64-unknown-linux-gnu >/dev/null; then
+  rustup target add aarch64-unknown-linux-gnu
+fi
+if ! command -v qemu-aarch64-static >/dev/null 2>&1 \
+   || [ ! -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]; then
+  apt_install qemu-user-static libc6-arm64-cross
+fi
+qemu-aarch64-static --version | sed -n 1p
+
 step "format"
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
@@ -92,5 +102,5 @@ cargo test --workspace --all-targets
 step "deployment: what AWS will create (the SAM transform, parameter sets, rules, quotas) and checkov"
 (cd tests/deploy && python3 -m pytest -q -p no:cacheprovider)
 
-step "deployment: lint, offline sam build, the built artifact under the emulator"
+step "deployment: lint, offline arm64 sam build, the built artifact through qemu under the emulator"
 scripts/check-deploy.sh
