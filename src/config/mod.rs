@@ -220,6 +220,18 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout_secs: u64,
 
+    /// Seconds a response may wait for a client that takes no bytes before
+    /// the connection is dropped.
+    #[arg(long, env = "MEDIA_WRITE_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub write_timeout_secs: u64,
+
+    /// Most connections open at once; past it, new connections wait to be
+    /// accepted until one closes.
+    #[arg(long, env = "MEDIA_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+
     /// Event loops serving connections, each on a thread of its own; 0 is one
     /// per CPU.
     #[arg(long, env = "MEDIA_WORKERS", default_value_t = 0,
@@ -397,6 +409,8 @@ impl ServeArgs {
         LocalSettings {
             header_read_timeout: Duration::from_secs(self.header_timeout_secs),
             queued_bytes: crate::source::dir::READ_CHUNK_BYTES,
+            write_timeout: Duration::from_secs(self.write_timeout_secs),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
         }
     }
 
@@ -423,6 +437,11 @@ mod tests {
         assert_eq!(default.dir, PathBuf::from("sample-media"));
         assert_eq!(default.addr, "127.0.0.1:3000".parse().unwrap());
         assert_eq!(default.header_timeout_secs, 10);
+        let local = default.local_settings();
+        assert_eq!(
+            (local.write_timeout, local.max_connections),
+            (Duration::from_secs(60), 1024)
+        );
         assert_eq!(default.service.range_chunk_bytes, 5 * 1024 * 1024);
         assert_eq!(default.service.max_ranges, 16);
         assert_eq!(default.service.cache_control, "public, max-age=3600");
@@ -618,6 +637,8 @@ mod tests {
             &["media-streamer", "--index", "maybe"],
             &["media-streamer", "--index-page-size", "0"],
             &["media-streamer", "--index-page-size", "1001"],
+            &["media-streamer", "--write-timeout-secs", "0"],
+            &["media-streamer", "--max-connections", "0"],
         ] {
             assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
         }

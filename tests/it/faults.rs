@@ -207,7 +207,7 @@ fn connections_dropped_anywhere_leave_no_tasks_or_descriptors() {
 
 /// Sockets whose local port is `port` in state ESTABLISHED (01) or CLOSE_WAIT
 /// (08): connections the process on that port still holds open.
-fn open_sockets_on(port: u16) -> usize {
+pub(crate) fn open_sockets_on(port: u16) -> usize {
     ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
         .iter()
         .filter_map(|path| std::fs::read_to_string(path).ok())

@@ -167,6 +167,8 @@ pub fn default_local() -> LocalSettings {
     LocalSettings {
         header_read_timeout: Duration::from_secs(10),
         queued_bytes: media_streamer::source::dir::READ_CHUNK_BYTES,
+        write_timeout: Duration::from_secs(60),
+        max_connections: 1024,
     }
 }
 

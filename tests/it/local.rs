@@ -354,3 +354,136 @@ async fn stored_documents_that_run_script_are_sandboxed() {
     }
     server.stop().await.unwrap();
 }
+
+/// Reads one response (head and a Content-Length body) from a kept-alive
+/// connection, within 5 s.
+async fn read_one_response(stream: &mut TcpStream) -> crate::client::RawResponse {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(response) = parse_response(&raw, false).filter(|r| r.complete) {
+            return response;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = tokio::time::timeout(left, stream.read(&mut buf))
+            .await
+            .expect("a response within 5 s")
+            .unwrap();
+        assert!(n > 0, "closed before a whole response");
+        raw.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Waits up to `within` for the server to close its side of its connections
+/// on `port` (none left established), returning how long that took.
+async fn server_side_closed(port: u16, within: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if crate::faults::open_sockets_on(port) == 0 {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_alive_connection_left_idle_is_closed_after_the_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("clip.mp4"), pattern(1_000, 1)).unwrap();
+    let server =
+        crate::binary::Running::start(dir.path(), &[("MEDIA_HEADER_TIMEOUT_SECS", "1")]).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /clip.mp4 HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_one_response(&mut stream).await.status, 206);
+    // No next request: the header timeout runs from the moment the
+    // connection waits for a head, so it is the idle timeout too.
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest))
+        .await
+        .expect("the server closed the idle connection")
+        .ok();
+    let waited = started.elapsed();
+    println!("an idle kept-alive connection was closed after {waited:?} (header timeout 1 s)");
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(
+        Duration::from_millis(900) <= waited && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped_after_the_write_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let size: u64 = 256 << 20;
+    std::fs::File::create(dir.path().join("big.mp4"))
+        .unwrap()
+        .set_len(size)
+        .unwrap();
+    let server =
+        crate::binary::Running::start(dir.path(), &[("MEDIA_WRITE_TIMEOUT_SECS", "1")]).await;
+    let port = server.addr.port();
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /big.mp4 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // The client reads nothing: the socket buffers fill within moments, then
+    // the server's writes wait; 1 s later it drops the connection.
+    let closed = server_side_closed(port, Duration::from_secs(10)).await;
+    println!("a client that reads nothing: the server closed its side after {closed:?} (write timeout 1 s)");
+    let closed = closed.expect("the server still holds the connection after 10 s");
+    assert!(closed < Duration::from_secs(4), "{closed:?}");
+    // What the kernel had buffered arrives, then the end: never the whole body.
+    let mut received = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await
+    {
+        if n == 0 {
+            break;
+        }
+        received += n as u64;
+    }
+    assert!(received < size / 2, "{received} of {size} bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_wait_for_a_free_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("clip.mp4"), pattern(1_000, 1)).unwrap();
+    let server = crate::binary::Running::start(
+        dir.path(),
+        &[("MEDIA_MAX_CONNECTIONS", "2"), ("MEDIA_WORKERS", "2")],
+    )
+    .await;
+    let request = b"GET /clip.mp4 HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\n\r\n";
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        assert_eq!(read_one_response(&mut stream).await.status, 206);
+        held.push(stream);
+    }
+    // A third connection is not taken while two are open (the kernel holds
+    // it in the listen queue): its request waits.
+    let mut third = TcpStream::connect(server.addr).await.unwrap();
+    third.write_all(request).await.unwrap();
+    let mut buf = [0u8; 1024];
+    let waited = tokio::time::timeout(Duration::from_secs(1), third.read(&mut buf)).await;
+    assert!(waited.is_err(), "the third connection was answered at once");
+    // One of the two closes: the third is taken and answered.
+    drop(held.pop());
+    let started = Instant::now();
+    let answer = read_one_response(&mut third).await;
+    println!(
+        "the third connection was answered {:?} after one of two closed",
+        started.elapsed()
+    );
+    assert_eq!(answer.status, 206);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
