@@ -6,6 +6,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
@@ -43,6 +44,72 @@ pub struct DirSource {
     /// file is used again only while a `stat` of its path still names the
     /// same file, unchanged (device, inode, size, modification time).
     open_files: Mutex<HashMap<PathBuf, Arc<OpenFile>>>,
+    /// File bytes read and not yet let go (see [`HeldBytes`]).
+    held: Arc<HeldBytes>,
+}
+
+/// The bytes of file content the source has read, or is reading, that are
+/// still in memory: a chunk counts from the moment its buffer is allocated
+/// until the last reference to it is dropped, wherever it is (the response
+/// body, the connection's write queue). This is what slow clients make the
+/// server hold; the kernel's socket buffers are not counted, nor is anything
+/// that is not file content.
+#[derive(Debug, Default)]
+pub struct HeldBytes {
+    now: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl HeldBytes {
+    /// Bytes held now.
+    pub fn now(&self) -> u64 {
+        self.now.load(Ordering::Relaxed)
+    }
+
+    /// The most bytes held at once since the start or the last
+    /// [`reset_peak`](Self::reset_peak).
+    pub fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Starts the peak again from what is held now.
+    pub fn reset_peak(&self) {
+        self.peak.store(self.now(), Ordering::Relaxed);
+    }
+
+    fn hold(self: &Arc<Self>, bytes: u64) -> Held {
+        let now = self.now.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+        Held {
+            gauge: Arc::clone(self),
+            bytes,
+        }
+    }
+}
+
+/// A count in [`HeldBytes`], taken back when dropped.
+#[derive(Debug)]
+struct Held {
+    gauge: Arc<HeldBytes>,
+    bytes: u64,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.gauge.now.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
+/// A chunk read from a file, counted while it lives.
+struct HeldChunk {
+    bytes: Vec<u8>,
+    _held: Held,
+}
+
+impl AsRef<[u8]> for HeldChunk {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 /// A file opened, checked (under the root, regular) and described once.
@@ -91,6 +158,7 @@ impl DirSource {
         Ok(DirSource {
             root,
             open_files: Mutex::new(HashMap::new()),
+            held: Arc::default(),
         })
     }
 
@@ -113,6 +181,11 @@ impl DirSource {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The file bytes this source's reads hold in memory now, and at most.
+    pub fn held_bytes(&self) -> Arc<HeldBytes> {
+        Arc::clone(&self.held)
     }
 
     /// The path of `segments` under the root; a segment starting with `.` is
@@ -153,7 +226,10 @@ impl Source for DirSource {
         };
         Ok(Opened::Found {
             description: entry.description.clone(),
-            reader: Arc::new(FileReader(Arc::clone(&entry.file))),
+            reader: Arc::new(FileReader {
+                file: Arc::clone(&entry.file),
+                held: Arc::clone(&self.held),
+            }),
             started: None,
         })
     }
@@ -269,11 +345,14 @@ fn from_io(e: io::Error) -> SourceError {
 }
 
 /// Reads the one open file a description was made from.
-struct FileReader(Arc<File>);
+struct FileReader {
+    file: Arc<File>,
+    held: Arc<HeldBytes>,
+}
 
 impl RangeReader for FileReader {
     fn read(&self, range: ByteRange) -> BodyStream {
-        read_range(Arc::clone(&self.0), range)
+        read_range(Arc::clone(&self.file), range, Arc::clone(&self.held))
     }
 }
 
@@ -281,25 +360,25 @@ impl RangeReader for FileReader {
 /// each (on this thread for a range of at most [`INLINE_READ_BYTES`]). A file
 /// that ends early (truncated under us) is an error, so the response is
 /// aborted rather than cut short silently.
-fn read_range(file: Arc<File>, range: ByteRange) -> BodyStream {
+fn read_range(file: Arc<File>, range: ByteRange, held: Arc<HeldBytes>) -> BodyStream {
     if range.len() <= INLINE_READ_BYTES {
         return Box::pin(futures_util::stream::once(async move {
-            read_chunk(&file, range.first, range.len() as usize)
+            read_chunk(&file, range.first, range.len() as usize, &held)
         }));
     }
-    let state = (file, range.first, range.len());
+    let state = (file, range.first, range.len(), held);
     Box::pin(futures_util::stream::try_unfold(
         state,
-        |(file, offset, remaining)| async move {
+        |(file, offset, remaining, held)| async move {
             if remaining == 0 {
                 return Ok(None);
             }
             let want = remaining.min(READ_CHUNK_BYTES as u64) as usize;
-            let reading = Arc::clone(&file);
-            let chunk = blocking(move || read_chunk(&reading, offset, want)).await?;
+            let (reading, gauge) = (Arc::clone(&file), Arc::clone(&held));
+            let chunk = blocking(move || read_chunk(&reading, offset, want, &gauge)).await?;
             Ok(Some((
                 chunk,
-                (file, offset + want as u64, remaining - want as u64),
+                (file, offset + want as u64, remaining - want as u64, held),
             )))
         },
     ))
@@ -315,8 +394,15 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Reads exactly `len` bytes at `offset` into a new buffer that is never
-/// zeroed first: the kernel's copy is the only pass over the memory.
-fn read_chunk(file: &File, offset: u64, len: usize) -> Result<Bytes, SourceError> {
+/// zeroed first: the kernel's copy is the only pass over the memory. The
+/// buffer counts in `held` from its allocation until its last reference goes.
+fn read_chunk(
+    file: &File,
+    offset: u64,
+    len: usize,
+    held: &Arc<HeldBytes>,
+) -> Result<Bytes, SourceError> {
+    let counted = held.hold(len as u64);
     let mut buf: Vec<u8> = Vec::with_capacity(len);
     let mut filled = 0usize;
     while filled < len {
@@ -346,5 +432,8 @@ fn read_chunk(file: &File, offset: u64, len: usize) -> Result<Bytes, SourceError
     }
     // SAFETY: pread initialised all `len` bytes (filled == len).
     unsafe { buf.set_len(len) };
-    Ok(Bytes::from(buf))
+    Ok(Bytes::from_owner(HeldChunk {
+        bytes: buf,
+        _held: counted,
+    }))
 }
