@@ -131,4 +131,12 @@ pub enum SourceError {
     /// (a video frame of a codec not decoded); the text names it.
     #[error("{0}")]
     Unsupported(String),
+    /// The server has more of this work under way than it takes on (a full
+    /// render queue, a render past its deadline); `reason` is what the client
+    /// is told, and it may ask again after `retry_after_secs`.
+    #[error("{reason}")]
+    Busy {
+        reason: String,
+        retry_after_secs: u32,
+    },
 }

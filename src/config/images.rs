@@ -8,7 +8,7 @@ use clap::Args;
 use super::ConfigError;
 use crate::derivative::params::DEFAULT_SIZES;
 use crate::derivative::store::DerivedStore;
-use crate::derivative::ImageSettings;
+use crate::derivative::{ImageSettings, DEFAULT_RENDER_QUEUE, DEFAULT_RENDER_TIMEOUT};
 use crate::image::DEFAULT_MAX_PIXELS;
 
 /// Image derivatives: `?w=&h=&fit=&fmt=&q=` on an image URL.
@@ -32,6 +32,21 @@ pub struct ImageArgs {
     #[arg(long, env = "MEDIA_IMAGE_WORKERS", default_value_t = 0,
           value_parser = clap::value_parser!(u64).range(0..=64))]
     pub image_workers: u64,
+
+    /// Renders that may wait for a worker while every worker renders; a
+    /// request for one more different derivative is answered 503 with
+    /// Retry-After. A waiting render holds no source bytes.
+    #[arg(long, env = "MEDIA_IMAGE_QUEUE", default_value_t = DEFAULT_RENDER_QUEUE as u64,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub image_queue: u64,
+
+    /// Seconds a request waits for its render (in the queue and rendering);
+    /// past it the answer is 503 with Retry-After. Under CloudFront's 30 s
+    /// origin read timeout by default.
+    #[arg(long, env = "MEDIA_RENDER_TIMEOUT_SECS",
+          default_value_t = DEFAULT_RENDER_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=900))]
+    pub render_timeout_secs: u64,
 
     /// A directory that keeps rendered derivatives (created if missing); a
     /// derivative is then rendered once and read back after. Empty is off.
@@ -95,9 +110,57 @@ impl ImageArgs {
             sizes,
             max_pixels: self.image_max_pixels,
             workers,
+            queue: usize::try_from(self.image_queue).unwrap_or(usize::MAX),
+            render_timeout: Duration::from_secs(self.render_timeout_secs),
             store,
             recheck_after: Duration::from_secs(self.derived_recheck_secs),
             derived_paths: self.derived_paths,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        images: ImageArgs,
+    }
+
+    fn settings(args: &[&str]) -> Result<ImageSettings, String> {
+        let flags = Flags::try_parse_from([&["media-streamer"], args].concat())
+            .map_err(|e| e.kind().to_string())?;
+        flags.images.settings(None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_render_queue_and_deadline() {
+        // (flags, queue, deadline in seconds)
+        let cases: &[(&[&str], usize, u64)] = &[
+            (&[], DEFAULT_RENDER_QUEUE, 20),
+            (&["--image-queue", "0"], 0, 20),
+            (&["--image-queue", "10000"], 10_000, 20),
+            (&["--render-timeout-secs", "1"], DEFAULT_RENDER_QUEUE, 1),
+            (&["--render-timeout-secs", "900"], DEFAULT_RENDER_QUEUE, 900),
+        ];
+        for (args, queue, secs) in cases {
+            let settings = settings(args).unwrap();
+            assert_eq!(
+                (settings.queue, settings.render_timeout),
+                (*queue, Duration::from_secs(*secs)),
+                "{args:?}"
+            );
+        }
+        for args in [
+            &["--image-queue", "10001"][..],
+            &["--image-queue", "-1"],
+            &["--render-timeout-secs", "0"],
+            &["--render-timeout-secs", "901"],
+        ] {
+            assert!(settings(args).is_err(), "{args:?}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::render::{render_spec, Renderer};
+use super::render::{render_spec, Renderer, Worker};
 use super::DerivativeId;
 use crate::image;
 use crate::mp4::{self, FrameError, Mp4Error};
@@ -38,6 +38,7 @@ pub(super) async fn render_frame(
     frame_ms: u32,
     source: &Description,
     reader: &dyn RangeReader,
+    worker: Worker,
 ) -> Result<image::Rendered, SourceError> {
     let boxes = mp4::scan_top_level(reader, source.size)
         .await
@@ -109,14 +110,14 @@ pub(super) async fn render_frame(
     let samples = run;
     let spec = render_spec(id, id.output_format(false));
     let max_pixels = renderer.settings.max_pixels;
-    let _permit = renderer.permit().await?;
-    tokio::task::spawn_blocking(move || {
-        let pixels = video::decode_frame(&avc_config, &samples, rank, max_pixels)
-            .map_err(|e| SourceError::Unprocessable(e.to_string()))?;
-        image::engine::render_pixels(pixels, &spec).map_err(super::render::unprocessable)
-    })
-    .await
-    .map_err(|_| SourceError::Unprocessable("the frame could not be decoded".into()))?
+    worker
+        .decode(move || {
+            let pixels = video::decode_frame(&avc_config, &samples, rank, max_pixels)
+                .map_err(|e| SourceError::Unprocessable(e.to_string()))?;
+            image::engine::render_pixels(pixels, &spec).map_err(super::render::unprocessable)
+        })
+        .await
+        .ok_or_else(|| SourceError::Unprocessable("the frame could not be decoded".into()))?
 }
 
 fn not_a_movie(e: Mp4Error) -> SourceError {

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::future::FutureExt;
 use sha2::{Digest, Sha256};
 
 use crate::image::{self, OutputFormat};
@@ -28,11 +27,21 @@ mod render;
 pub mod store;
 
 pub use frame::{is_frame_source, MAX_FRAME_MOOV_BYTES, MAX_FRAME_READ_BYTES};
+use render::render_once;
 pub use render::Renderer;
-use render::{copy_error, render};
+pub use render::RETRY_AFTER_SECS;
 
 /// The largest source read for rendering; a larger one is refused (422).
 pub const MAX_SOURCE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Renders that may wait for a worker by default: beyond the renders a
+/// page of thumbnails asks for at once from one browser, a few times over.
+pub const DEFAULT_RENDER_QUEUE: usize = 64;
+
+/// How long a request waits for its render by default: under CloudFront's
+/// default origin read timeout (30 s), so the client gets this server's 503
+/// rather than CloudFront's 504, and far under the function's 120 s.
+pub const DEFAULT_RENDER_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Settings of the image pipeline, from configuration.
 #[derive(Clone, Debug)]
@@ -43,6 +52,10 @@ pub struct ImageSettings {
     pub max_pixels: u64,
     /// Renders at once, each on a thread of the blocking pool.
     pub workers: usize,
+    /// Renders that may wait for a worker; one more is refused (503).
+    pub queue: usize,
+    /// How long a request waits for its render; past it, 503.
+    pub render_timeout: Duration,
     /// Where rendered derivatives are kept; `None` renders every time.
     pub store: Option<DerivedStore>,
     /// How long a stored derivative is served before its source is checked
@@ -60,6 +73,8 @@ impl Default for ImageSettings {
             sizes: params::DEFAULT_SIZES.to_vec(),
             max_pixels: image::DEFAULT_MAX_PIXELS,
             workers: 1,
+            queue: DEFAULT_RENDER_QUEUE,
+            render_timeout: DEFAULT_RENDER_TIMEOUT,
             store: None,
             recheck_after: Duration::from_secs(60),
             derived_paths: false,
@@ -266,7 +281,7 @@ impl Representation for ImageDerivative {
                 }
             }
         }
-        let rendered = self.render_once(name, source.0, source.1).await?;
+        let rendered = render_once(&self.renderer, &self.id, name, source.0, source.1).await?;
         Ok(self.found(rendered))
     }
 }
@@ -292,39 +307,6 @@ impl ImageDerivative {
             reader: Arc::new(InMemory(stored.bytes)),
             started: None,
         }
-    }
-
-    /// Renders the derivative, or waits for the render already under way.
-    async fn render_once(
-        &self,
-        name: String,
-        source: Description,
-        reader: Arc<dyn RangeReader>,
-    ) -> Result<StoredDerivative, SourceError> {
-        let renderer = Arc::clone(&self.renderer);
-        let flight_key = format!("{name}\n{}", source.etag());
-        let shared = {
-            let mut in_flight = renderer
-                .in_flight
-                .lock()
-                .map_err(|_| SourceError::Upstream("render table poisoned".into()))?;
-            in_flight
-                .entry(flight_key.clone())
-                .or_insert_with(|| {
-                    let (renderer, id) = (Arc::clone(&renderer), self.id.clone());
-                    async move {
-                        let result = render(&renderer, &id, &name, source, reader).await;
-                        if let Ok(mut in_flight) = renderer.in_flight.lock() {
-                            in_flight.remove(&flight_key);
-                        }
-                        result.map_err(Arc::new)
-                    }
-                    .boxed()
-                    .shared()
-                })
-                .clone()
-        };
-        shared.await.map_err(|e| copy_error(&e))
     }
 
     /// Checks in the background, at most once per `recheck_after`, that the

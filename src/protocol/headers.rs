@@ -196,6 +196,15 @@ pub fn refused(status: StatusCode, reason: &str) -> (Head, Bytes) {
     plain_text(status, format!("{}: {reason}\n", status_line(status)))
 }
 
+/// `503 Service Unavailable` with `Retry-After` (RFC 9110 §10.2.3, in
+/// seconds) and `reason`: the server is busy, not broken, and the client may
+/// ask again then.
+pub fn busy(reason: &str, retry_after_secs: u32) -> (Head, Bytes) {
+    let (mut head, body) = refused(StatusCode::SERVICE_UNAVAILABLE, reason);
+    head.set(header::RETRY_AFTER, retry_after_secs);
+    (head, body)
+}
+
 /// A short plain-text error: the status line's code and reason, nothing from
 /// the request or the store.
 pub fn error(status: StatusCode) -> (Head, Bytes) {
@@ -378,6 +387,17 @@ mod tests {
                     ("x-content-type-options", "nosniff"),
                 ]),
             ),
+            (
+                busy("the render queue is full", 2).0,
+                StatusCode::SERVICE_UNAVAILABLE,
+                expect(&[
+                    ("cache-control", "no-store"),
+                    ("content-length", "50"),
+                    ("content-type", "text/plain; charset=utf-8"),
+                    ("retry-after", "2"),
+                    ("x-content-type-options", "nosniff"),
+                ]),
+            ),
         ];
         for (head, status, expected) in cases {
             assert_eq!(head.status, status);
@@ -397,6 +417,10 @@ mod tests {
         assert_eq!(
             &precondition_failed(Some(&meta(None))).1[..],
             b"412 Precondition Failed\n"
+        );
+        assert_eq!(
+            &busy("the render queue is full", 2).1[..],
+            b"503 Service Unavailable: the render queue is full\n"
         );
     }
 }

@@ -268,13 +268,20 @@ impl MediaService {
     /// or a listed prefix); failures of the server's side are logged.
     fn source_failed(&self, key: &str, e: &SourceError, is_head: bool) -> Response<ResponseBody> {
         let status = source_error_status(e, self.settings.denied_status);
-        if status.is_server_error() {
-            tracing::error!(key, error = %e, "source failed");
+        match e {
+            // Load, not a failure: the answer says when to come back.
+            SourceError::Busy { .. } => tracing::warn!(key, reason = %e, "busy"),
+            _ if status.is_server_error() => tracing::error!(key, error = %e, "source failed"),
+            _ => {}
         }
         match e {
             SourceError::Unprocessable(reason) | SourceError::Unsupported(reason) => {
                 fixed(heads::refused(status, reason), is_head)
             }
+            SourceError::Busy {
+                reason,
+                retry_after_secs,
+            } => fixed(heads::busy(reason, *retry_after_secs), is_head),
             _ => fixed(heads::error(status), is_head),
         }
     }
@@ -309,6 +316,7 @@ fn source_error_status(e: &SourceError, denied: StatusCode) -> StatusCode {
         SourceError::Upstream(_) => StatusCode::BAD_GATEWAY,
         SourceError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
         SourceError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        SourceError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -325,5 +333,39 @@ impl<B> tower::Service<Request<B>> for MediaService {
         let (parts, _body) = request.into_parts();
         let service = self.clone();
         Box::pin(async move { Ok(service.respond(parts).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_source_failure_has_one_status() {
+        let forbidden = StatusCode::NOT_FOUND; // hiding existence
+        let cases = [
+            (SourceError::NotFound, 404),
+            (SourceError::Forbidden, 404),
+            (SourceError::Changed, 503),
+            (SourceError::Io(std::io::Error::other("disk")), 500),
+            (SourceError::Unavailable("slow down".into()), 503),
+            (SourceError::Upstream("odd".into()), 502),
+            (SourceError::Unprocessable("corrupt".into()), 422),
+            (SourceError::Unsupported("hvc1".into()), 415),
+            (
+                SourceError::Busy {
+                    reason: "the render queue is full".into(),
+                    retry_after_secs: 2,
+                },
+                503,
+            ),
+        ];
+        for (error, status) in cases {
+            assert_eq!(
+                source_error_status(&error, forbidden).as_u16(),
+                status,
+                "{error}"
+            );
+        }
     }
 }
