@@ -345,3 +345,292 @@ async fn an_s3_store_serves_a_second_get_with_one_request() {
     server.stop().await.unwrap();
     s3.stop().await;
 }
+
+/// Opens a connection and asks for `target`, then hands the connection back
+/// unread: the test drops it to leave before the answer.
+async fn ask_and_hold(addr: std::net::SocketAddr, target: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renders_left_by_their_clients_free_the_worker() {
+    let _measure = crate::MEASURE.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("big.png"), large_png(2400, 1600)).unwrap();
+    std::fs::write(dir.path().join("photo.jpg"), fixture_image("orient-6.jpg")).unwrap();
+    let source = Arc::new(DirSource::new(dir.path()).unwrap());
+    let images = ImageSettings {
+        workers: 1,
+        ..ImageSettings::default()
+    };
+    let (server, renderer) = serve(source, images).await;
+    let addr = server.addr;
+
+    // (clients that leave, how long they stay): one render under way and
+    // three queued behind it on the one worker, all left before any answer;
+    // then the same again, left at once (the render has barely started).
+    let rounds: [(&[&str], Duration); 2] = [
+        (&["1280", "1080", "828", "750"], Duration::from_millis(500)),
+        (&["640", "384", "320", "256"], Duration::from_millis(20)),
+    ];
+    for (widths, stay) in rounds {
+        let mut clients = Vec::new();
+        for w in widths {
+            clients.push(ask_and_hold(addr, &format!("/big.png?w={w}&fmt=jpeg")).await);
+        }
+        tokio::time::sleep(stay).await;
+        drop(clients);
+    }
+
+    // A new render is served: the renders nobody waits for let the worker go.
+    let started = Instant::now();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(30),
+        send(addr, "GET", "/photo.jpg?w=32&fmt=webp", &[]),
+    )
+    .await;
+    let took = started.elapsed();
+    let answer = answer.unwrap_or_else(|_| {
+        panic!("a render after clients left waited {took:?} and got no answer")
+    });
+    println!(
+        "a render after eight clients left mid-render: {} in {took:?}, {} renders done",
+        answer.status,
+        renderer.renders()
+    );
+    assert_eq!(answer.status, 200);
+    // At most the two renders under way when their clients left, and this
+    // one: the queued renders nobody waits for are dropped.
+    assert!(renderer.renders() <= 3, "{} renders", renderer.renders());
+    // And the server serves the big image's derivatives again.
+    let again = tokio::time::timeout(
+        Duration::from_secs(30),
+        send(addr, "GET", "/big.png?w=256&fmt=jpeg", &[]),
+    )
+    .await
+    .expect("a derivative of a left render is served again");
+    assert_eq!(again.status, 200);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_past_the_render_queue_is_answered_503_while_files_are_served() {
+    let _measure = crate::MEASURE.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let big = large_png(2400, 1600);
+    std::fs::write(dir.path().join("big.png"), &big).unwrap();
+    std::fs::write(dir.path().join("small.bin"), pattern(4096, 9)).unwrap();
+    let source = Arc::new(DirSource::new(dir.path()).unwrap());
+    // One render at a time and two waiting.
+    let images = ImageSettings {
+        workers: 1,
+        queue: 2,
+        ..ImageSettings::default()
+    };
+    let (server, renderer) = serve(source, images).await;
+    let addr = server.addr;
+
+    // Eight different derivatives at once, each a render of about a second
+    // here: three are taken on, five turned away at once.
+    let widths = ["1280", "1080", "828", "750", "640", "384", "320", "256"];
+    let burst: Vec<_> = widths
+        .iter()
+        .map(|w| {
+            let target = format!("/big.png?w={w}&fmt=jpeg");
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let response = send(addr, "GET", &target, &[]).await;
+                (target, response, started.elapsed())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut small = Vec::new();
+    for _ in 0..10 {
+        let started = Instant::now();
+        let response = send(addr, "GET", "/small.bin", &[("Range", "bytes=0-99")]).await;
+        assert_eq!(response.status, 206);
+        assert_eq!(response.body, pattern(4096, 9)[..100]);
+        small.push(started.elapsed());
+    }
+    // (status, Retry-After, Cache-Control, start of the body) → how many.
+    let mut answers = std::collections::BTreeMap::new();
+    for request in burst {
+        let (target, response, took) = request.await.unwrap();
+        let body = String::from_utf8_lossy(&response.body);
+        let text = if response.status == 200 {
+            assert_eq!(response.header("content-type"), Some("image/jpeg"));
+            String::new()
+        } else {
+            body.into_owned()
+        };
+        println!("{target}: {} in {took:?}", response.status);
+        *answers
+            .entry((
+                response.status,
+                response.header("retry-after").map(str::to_owned),
+                response.header("cache-control").map(str::to_owned),
+                text,
+            ))
+            .or_insert(0) += 1;
+    }
+    let busy = "503 Service Unavailable: 3 renders are under way or waiting, the most this server takes on\n";
+    let expected = std::collections::BTreeMap::from([
+        (
+            (
+                200,
+                None,
+                Some(crate::fixture::CACHE_CONTROL.to_owned()),
+                String::new(),
+            ),
+            3,
+        ),
+        (
+            (
+                503,
+                Some("2".to_owned()),
+                Some("no-store".to_owned()),
+                busy.to_owned(),
+            ),
+            5,
+        ),
+    ]);
+    assert_eq!(answers, expected);
+    // Those turned away read nothing of the source; those taken on read it
+    // once each, and only with a worker.
+    assert_eq!(renderer.renders(), 3);
+    assert_eq!(renderer.source_bytes_read(), 3 * big.len() as u64);
+    small.sort();
+    let median = small[small.len() / 2];
+    println!(
+        "small reads beside the burst: median {median:?}, slowest {:?}",
+        small[small.len() - 1]
+    );
+    assert!(
+        median < Duration::from_millis(50),
+        "small reads waited on renders: median {median:?}"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_render_past_its_deadline_is_a_503_and_the_server_goes_on() {
+    let _measure = crate::MEASURE.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let derived = tempfile::tempdir().unwrap();
+    let big = large_png(2400, 1600);
+    std::fs::write(dir.path().join("big.png"), &big).unwrap();
+    std::fs::write(dir.path().join("small.bin"), pattern(4096, 9)).unwrap();
+    let source = Arc::new(DirSource::new(dir.path()).unwrap());
+    // A render here takes about a second: far past this deadline.
+    let images = ImageSettings {
+        workers: 1,
+        render_timeout: Duration::from_millis(300),
+        store: Some(DerivedStore::Dir(derived.path().to_owned())),
+        ..ImageSettings::default()
+    };
+    let (server, renderer) = serve(source, images).await;
+    let addr = server.addr;
+
+    // (what, target, status, body): one render under way past the deadline,
+    // one still queued behind it past its own.
+    let late =
+        "503 Service Unavailable: the image was not rendered within 0.3 s; ask again later\n";
+    let cases = [
+        ("rendering", "/big.png?w=1280&fmt=jpeg", 503, late),
+        ("queued", "/big.png?w=1080&fmt=jpeg", 503, late),
+    ];
+    let mut requests = Vec::new();
+    for (what, target, status, body) in cases {
+        requests.push((
+            what,
+            status,
+            body,
+            tokio::spawn(async move {
+                let started = Instant::now();
+                (send(addr, "GET", target, &[]).await, started.elapsed())
+            }),
+        ));
+        // The first has its worker before the second asks.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (what, status, body, request) in requests {
+        let (response, took) = request.await.unwrap();
+        println!("{what}: {} in {took:?}", response.status);
+        assert_eq!(
+            (
+                response.status,
+                response.header("retry-after"),
+                String::from_utf8_lossy(&response.body).as_ref()
+            ),
+            (status, Some("2"), body),
+            "{what}"
+        );
+        assert!(took < Duration::from_secs(5), "{what} answered in {took:?}");
+    }
+    // The server goes on meanwhile.
+    let small = send(addr, "GET", "/small.bin", &[("Range", "bytes=0-99")]).await;
+    assert_eq!(
+        (small.status, small.body.as_slice()),
+        (206, &pattern(4096, 9)[..100])
+    );
+
+    // The render that was decoding runs to its end and is kept; the queued
+    // one, which nobody waited for any more, never read its source.
+    let started = Instant::now();
+    while renderer.in_flight() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "renders never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(renderer.renders(), 1);
+    assert_eq!(renderer.source_bytes_read(), big.len() as u64);
+    let kept = send(addr, "GET", "/big.png?w=1280&fmt=jpeg", &[]).await;
+    assert_eq!(kept.status, 200);
+    assert_eq!(renderer.renders(), 1, "served as kept, not rendered again");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_lambda_runtime_a_late_render_is_a_503_with_retry_after() {
+    let _measure = crate::MEASURE.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("big.png"), large_png(2400, 1600)).unwrap();
+    // An AVIF of 2048 px takes the test build many seconds.
+    let function = crate::lambda::Emulated::start_with(
+        dir.path(),
+        &[
+            ("MEDIA_RENDER_TIMEOUT_SECS", "1".to_owned()),
+            ("MEDIA_IMAGE_WORKERS", "1".to_owned()),
+        ],
+    )
+    .await;
+    let started = Instant::now();
+    let late = send(function.addr, "GET", "/big.png?w=2048&fmt=avif", &[]).await;
+    let took = started.elapsed();
+    println!(
+        "a late render through the Lambda runtime: {} in {took:?}",
+        late.status
+    );
+    assert_eq!(
+        (
+            late.status,
+            late.header("retry-after"),
+            late.header("cache-control"),
+            String::from_utf8_lossy(&late.body).as_ref()
+        ),
+        (
+            503,
+            Some("2"),
+            Some("no-store"),
+            "503 Service Unavailable: the image was not rendered within 1 s; ask again later\n"
+        )
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
