@@ -414,3 +414,95 @@ fn the_edge_function_imports_only_what_cloudfront_functions_offer() {
     assert!(code.starts_with("import cf from 'cloudfront';\n"));
     assert!(!code.contains("require("), "no require");
 }
+
+/// Runs the viewer-response function as template.yaml carries it under node
+/// on (file name, Content-Type) cases: the Content-Security-Policy after it
+/// (deploy/edge/run-responses.mjs).
+async fn edge_policies(cases: &[(String, Option<String>)]) -> Vec<Option<String>> {
+    require_node().await;
+    let cases: Vec<Value> = cases
+        .iter()
+        .map(|(name, content_type)| json!({"name": name, "contentType": content_type}))
+        .collect();
+    let mut child = Command::new("node")
+        .arg(repo().join("deploy/edge/run-responses.mjs"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run node");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = json!({ "cases": cases });
+    stdin.write_all(input.to_string().as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "deploy/edge/run-responses.mjs failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    results
+        .iter()
+        .map(|r| r["csp"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Behind CloudFront, S3 serves stored files: the viewer-response function
+/// must give each the Content-Security-Policy the function gives it, judged
+/// file by file on the function's own answers and Content-Types.
+#[tokio::test]
+async fn the_edge_gives_stored_documents_the_function_s_policy() {
+    const POLICY: &str = "default-src 'none'; sandbox";
+    // File, and whether a browser would run script in it.
+    let files = [
+        ("page.html", true),
+        ("page.xhtml", true),
+        ("drawing.svg", true),
+        ("feed.xml", true),
+        ("manifest.mpd", true),
+        ("clip.mp4", false),
+        ("song.mp3", false),
+        ("photo.jpg", false),
+        ("notes.txt", false),
+        ("captions.vtt", false),
+        ("playlist.m3u8", false),
+        ("data.bin", false),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, _) in &files {
+        std::fs::write(dir.path().join(name), b"<x>stored</x>").unwrap();
+    }
+    let server = Running::start(dir.path(), &[]).await;
+    let mut cases = Vec::new();
+    let mut at_function = Vec::new();
+    for (name, _) in &files {
+        let response = send(server.addr, "GET", &format!("/{name}"), &[]).await;
+        assert_eq!(response.status, 200, "{name}");
+        cases.push((
+            name.to_string(),
+            response.header("content-type").map(str::to_owned),
+        ));
+        at_function.push(
+            response
+                .header("content-security-policy")
+                .map(str::to_owned),
+        );
+    }
+    let at_edge = edge_policies(&cases).await;
+    for (((name, document), (_, content_type)), (function, edge)) in files
+        .iter()
+        .zip(&cases)
+        .zip(at_function.iter().zip(&at_edge))
+    {
+        let want = document.then(|| POLICY.to_owned());
+        assert_eq!(
+            function, &want,
+            "{name} ({content_type:?}) from the function"
+        );
+        assert_eq!(edge, &want, "{name} ({content_type:?}) at the edge");
+    }
+    // An answer with no Content-Type gets no policy at the edge either.
+    assert_eq!(edge_policies(&[("x".into(), None)]).await, [None]);
+}
