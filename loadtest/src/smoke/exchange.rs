@@ -24,6 +24,8 @@ pub struct Exchange {
     pub body_error: Option<String>,
     /// From sending the request to the first body byte.
     pub ttfb: Option<Duration>,
+    /// From sending the request to the last body byte read.
+    pub last_byte: Option<Duration>,
 }
 
 impl Exchange {
@@ -51,6 +53,7 @@ impl Exchange {
             ended: self.ended,
             body_error: self.body_error.clone(),
             ttfb: self.ttfb,
+            last_byte: self.last_byte,
         }
     }
 
@@ -124,6 +127,7 @@ pub(crate) mod fixtures {
             ended: true,
             body_error: None,
             ttfb: Some(Duration::from_millis(1)),
+            last_byte: Some(Duration::from_millis(2)),
         }
     }
 }

@@ -66,6 +66,7 @@ impl Fetcher {
             ended: false,
             body_error: None,
             ttfb: None,
+            last_byte: None,
         };
         loop {
             match tokio::time::timeout_at(deadline, body.frame()).await {
@@ -91,6 +92,7 @@ impl Fetcher {
                     if exchange.ttfb.is_none() {
                         exchange.ttfb = Some(started.elapsed());
                     }
+                    exchange.last_byte = Some(started.elapsed());
                     let room = keep.saturating_sub(exchange.body.len());
                     exchange
                         .body
