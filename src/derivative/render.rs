@@ -31,6 +31,7 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use futures_util::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{AbortHandle, JoinError};
+use tracing::Instrument;
 
 use super::params;
 use super::store::StoredDerivative;
@@ -206,21 +207,26 @@ fn join_or_start<'a>(
         number,
     };
     let (id, worker_committed) = (id.clone(), Arc::clone(&committed));
-    let task = tokio::spawn(async move {
-        let entry = entry;
-        let renderer = &entry.renderer;
-        let permit = Arc::clone(&renderer.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| Arc::new(SourceError::Upstream("the renderer is closed".into())))?;
-        let worker = Worker {
-            permit,
-            committed: worker_committed,
-        };
-        render(renderer, &id, &name, source, reader, worker)
-            .await
-            .map_err(Arc::new)
-    });
+    // Its log lines carry the request that started it (on Lambda, its id).
+    let span = tracing::Span::current();
+    let task = tokio::spawn(
+        async move {
+            let entry = entry; // dropped with the task, however it ends
+            let renderer = &entry.renderer;
+            let permit = Arc::clone(&renderer.permits)
+                .acquire_owned()
+                .await
+                .map_err(|_| Arc::new(SourceError::Upstream("the renderer is closed".into())))?;
+            let worker = Worker {
+                permit,
+                committed: worker_committed,
+            };
+            render(renderer, &id, &name, source, reader, worker)
+                .await
+                .map_err(Arc::new)
+        }
+        .instrument(span),
+    );
     let flight = Arc::new(Flight {
         number,
         task: task.abort_handle(),
