@@ -113,11 +113,20 @@ async fn edge_verdicts(cases: &[(String, String)]) -> Vec<Value> {
 /// `settings` ({secret, keys, skew}; sizes the server's default) on `cases`
 /// ({name, target, accept}): one result per case (deploy/edge/run-cases.mjs).
 pub(crate) async fn run_edge(mut settings: Value, cases: &[Value]) -> Vec<Value> {
-    require_node().await;
     settings["sizes"] = json!(default_sizes());
-    let input = json!({ "settings": settings, "cases": cases });
+    run_node(
+        "deploy/edge/run-cases.mjs",
+        json!({ "settings": settings, "cases": cases }),
+    )
+    .await
+}
+
+/// Runs a node script of deploy/edge/ with `input` as JSON on its standard
+/// input: the JSON array it prints.
+async fn run_node(script: &str, input: Value) -> Vec<Value> {
+    require_node().await;
     let mut child = Command::new("node")
-        .arg(repo().join("deploy/edge/run-cases.mjs"))
+        .arg(repo().join(script))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -130,10 +139,10 @@ pub(crate) async fn run_edge(mut settings: Value, cases: &[Value]) -> Vec<Value>
     let output = child.wait_with_output().await.unwrap();
     assert!(
         output.status.success(),
-        "deploy/edge/run-cases.mjs failed: {}",
+        "{script} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).expect("JSON results from run-cases.mjs")
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("JSON from {script}: {e}"))
 }
 
 fn edge_verdict(result: &Value) -> Verdict {
@@ -419,31 +428,12 @@ fn the_edge_function_imports_only_what_cloudfront_functions_offer() {
 /// on (file name, Content-Type) cases: the Content-Security-Policy after it
 /// (deploy/edge/run-responses.mjs).
 async fn edge_policies(cases: &[(String, Option<String>)]) -> Vec<Option<String>> {
-    require_node().await;
     let cases: Vec<Value> = cases
         .iter()
         .map(|(name, content_type)| json!({"name": name, "contentType": content_type}))
         .collect();
-    let mut child = Command::new("node")
-        .arg(repo().join("deploy/edge/run-responses.mjs"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run node");
-    let mut stdin = child.stdin.take().unwrap();
-    let input = json!({ "cases": cases });
-    stdin.write_all(input.to_string().as_bytes()).await.unwrap();
-    drop(stdin);
-    let output = child.wait_with_output().await.unwrap();
-    assert!(
-        output.status.success(),
-        "deploy/edge/run-responses.mjs failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let results: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
-    results
+    run_node("deploy/edge/run-responses.mjs", json!({ "cases": cases }))
+        .await
         .iter()
         .map(|r| r["csp"].as_str().map(str::to_owned))
         .collect()
