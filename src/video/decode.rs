@@ -372,7 +372,8 @@ impl Sps {
                     "chroma format {chroma_format} (4:2:0 only)"
                 )));
             }
-            let (luma, chroma) = (r.ue()? + 8, r.ue()? + 8);
+            // bit_depth_*_minus8, in u64: a ue(v) is up to 2^32 - 2.
+            let (luma, chroma) = (u64::from(r.ue()?) + 8, u64::from(r.ue()?) + 8);
             if luma != 8 || chroma != 8 {
                 return Err(VideoError::Unsupported(format!(
                     "{luma}-bit luma, {chroma}-bit chroma (8-bit only)"

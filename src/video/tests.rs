@@ -594,3 +594,39 @@ fn disposable_samples_are_those_no_picture_refers_to() {
     }
     assert!(!is_disposable(&[], &nal(0x01)), "a bad avcC");
 }
+
+/// An `avcC` with one SPS of High profile whose fields after the level are
+/// `sps_bits` (a string of '0' and '1', padded with a stop bit), and a PPS.
+fn avc_config_with_sps_bits(sps_bits: &str) -> Vec<u8> {
+    let mut bits: Vec<u8> = sps_bits.bytes().map(|b| b - b'0').collect();
+    bits.push(1);
+    while bits.len() % 8 != 0 {
+        bits.push(0);
+    }
+    let mut sps = vec![0x67, 100, 0, 31];
+    sps.extend(
+        bits.chunks(8)
+            .map(|byte| byte.iter().fold(0u8, |n, b| n << 1 | b)),
+    );
+    let mut config = vec![1, 100, 0, 31, 0xff, 0xe1];
+    config.extend((sps.len() as u16).to_be_bytes());
+    config.extend(sps);
+    config.extend([1, 0, 1, 0x68]);
+    config
+}
+
+#[test]
+fn an_sps_bit_depth_near_u32_max_is_an_error_not_an_overflow() {
+    // sps id 0, chroma format 1, then bit_depth_luma_minus8 = 2^32 - 2 (31
+    // leading zeros and 31 ones): `+ 8` overflowed u32 before the decoder's
+    // catch_unwind (a panic in a debug build, a wrap in a release one).
+    let bits = format!("1010{}1{}", "0".repeat(31), "1".repeat(31));
+    let config = avc_config_with_sps_bits(&bits);
+    let sample = Bytes::from_static(&[0, 0, 0, 2, 0x65, 0x88]);
+    assert_eq!(
+        decode_frame(&config, &[sample], 0, DEFAULT_MAX_PIXELS).err(),
+        Some(VideoError::Unsupported(
+            "4294967302-bit luma, 8-bit chroma (8-bit only)".into()
+        ))
+    );
+}
