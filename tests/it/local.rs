@@ -284,7 +284,14 @@ async fn stored_documents_that_run_script_are_sandboxed() {
     let server = TestServer::start(dir.path(), default_local()).await;
     let csp = "default-src 'none'; sandbox";
     // (target, request fields, status, content type, Content-Security-Policy)
-    let cases: [(&str, &[(&str, &str)], u16, &str, Option<&str>); 7] = [
+    type Case<'a> = (
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        u16,
+        &'a str,
+        Option<&'a str>,
+    );
+    let cases: [Case; 7] = [
         (
             "/page.html",
             &[],
