@@ -74,6 +74,9 @@ pub(super) async fn render_frame(
         .samples
         .iter()
         .map(|sample| {
+            if sample.size == 0 {
+                return Ok(Bytes::new());
+            }
             let end = sample.offset + u64::from(sample.size);
             chunks
                 .iter()
@@ -97,10 +100,17 @@ pub(super) async fn render_frame(
 
     // Pictures no other picture refers to, before the target, are left out:
     // the target decodes the same without them (B-frames, mostly).
+    // So are empty samples (empty access units: no picture).
     let last = samples.len().saturating_sub(1);
+    if samples.get(last).is_some_and(Bytes::is_empty) {
+        return Err(SourceError::Unprocessable(format!(
+            "the sample shown at frame={seconds} is empty: it holds no picture"
+        )));
+    }
     let (mut run, mut rank) = (Vec::with_capacity(samples.len()), 0);
     for (i, sample) in samples.into_iter().enumerate() {
-        if i == last || !video::is_disposable(&avc_config, &sample) {
+        let empty = sample.is_empty() && i != 0;
+        if i == last || !(empty || video::is_disposable(&avc_config, &sample)) {
             if i != last && plan.ranks[i] < plan.target_rank {
                 rank += 1;
             }

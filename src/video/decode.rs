@@ -151,6 +151,11 @@ fn decode_run(
     let mut stream = Vec::new();
     let mut rank = 0;
     for (index, sample) in samples.iter().enumerate() {
+        // A zero-size sample is an empty access unit: no picture, and no
+        // other picture refers to it. The first must be the sync sample.
+        if sample.is_empty() && index > 0 {
+            continue;
+        }
         stream.clear();
         if index == 0 {
             for set in config.sps.iter().chain(&config.pps) {

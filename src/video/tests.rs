@@ -630,3 +630,19 @@ fn an_sps_bit_depth_near_u32_max_is_an_error_not_an_overflow() {
         ))
     );
 }
+
+#[test]
+fn an_empty_sample_in_a_run_is_an_empty_access_unit() {
+    // A zero-size sample is legal in MP4 (ISO/IEC 14496-12 §8.7.3: a sample
+    // may have no bytes, as when a muxer keeps a time slot with no picture):
+    // it gives no picture and changes no other, so the run decodes as
+    // without it.
+    let dir = tempfile::tempdir().unwrap();
+    let track = read_track(&baseline_profile(dir.path()));
+    let run = &track.samples[..8];
+    let mut with_empty = run.to_vec();
+    with_empty.insert(3, Bytes::new());
+    let expected = decode_frame(&track.avc_config, run, 5, DEFAULT_MAX_PIXELS).unwrap();
+    let picture = decode_frame(&track.avc_config, &with_empty, 5, DEFAULT_MAX_PIXELS).unwrap();
+    assert_eq!(picture.data, expected.data);
+}
