@@ -119,6 +119,17 @@ pub fn params_for(
     Ok(None)
 }
 
+/// The request's `Accept` field value: its field lines combined in order,
+/// separated by commas (RFC 9110 §5.3); lines that are not text are left out.
+pub fn accept_field(headers: &http::HeaderMap) -> Option<String> {
+    let lines: Vec<&str> = headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(", "))
+}
+
 /// Which formats a request's `Accept` takes, as far as `fmt=auto` cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AcceptClass {
@@ -393,6 +404,25 @@ mod tests {
         for (accept, class) in cases {
             assert_eq!(AcceptClass::of(accept), class, "{accept:?}");
         }
+    }
+
+    #[test]
+    fn every_accept_line_counts() {
+        // RFC 9110 §5.3: several field lines are one list, as if joined with
+        // commas; only the first was read.
+        let mut headers = http::HeaderMap::new();
+        for line in ["text/html", "image/webp;q=0.9", "image/avif;q=0"] {
+            headers.append(http::header::ACCEPT, line.parse().unwrap());
+        }
+        assert_eq!(
+            accept_field(&headers).as_deref(),
+            Some("text/html, image/webp;q=0.9, image/avif;q=0")
+        );
+        assert_eq!(
+            AcceptClass::of(accept_field(&headers).as_deref()),
+            AcceptClass::Webp
+        );
+        assert_eq!(accept_field(&http::HeaderMap::new()), None);
     }
 
     #[test]

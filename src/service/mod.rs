@@ -168,13 +168,9 @@ impl MediaService {
             }
             None => self.serve(&object, &read).await,
             Some(params) => {
-                let accept = request.headers.get(header::ACCEPT);
+                let accept = crate::derivative::accept_field(&request.headers);
                 let derivative = ImageDerivative {
-                    id: DerivativeId::new(
-                        key.as_str(),
-                        params,
-                        accept.and_then(|v| v.to_str().ok()),
-                    ),
+                    id: DerivativeId::new(key.as_str(), params, accept.as_deref()),
                     source: object,
                     renderer: Arc::clone(&self.settings.images),
                 };
