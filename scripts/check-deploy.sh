@@ -112,6 +112,7 @@ cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P "$port" >/dev/null 2>&1 &
 emulator_pid=$!
 # Listening is enough: a request would wait for a function to take it.
 for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "the emulator is not listening on port $port after 60 s"; exit 1; }
 export AWS_LAMBDA_FUNCTION_NAME=_ AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512 MEDIA_DIR="$media"
 # Start-up, each figure the median of 5 new processes (defined in the script).
 python3 scripts/lambda-startup.py --runs 5 --emulator "$port" -- "${run_arm64[@]}" | sed 's/^/  /'
