@@ -53,6 +53,8 @@ var INVALID = "the link's signature is not valid";
 var NOT_AN_IMAGE = 'image parameters (w, h, fit, fmt, q) apply to JPEG, PNG, WebP, GIF and AVIF images only';
 var FRAME_ON_IMAGE = 'frame applies to videos (MP4, MOV, M4V) only';
 var NO_FRAME = 'a video takes frame=SECONDS (with w, h, fit, fmt and q if wanted)';
+var NO_SIZE = 'an image derivative takes w or h (a full-size re-encode is not made: the image itself has no query)';
+var QUALITIES = '5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100';
 
 function handler(event) {
     var request = event.request;
@@ -140,7 +142,7 @@ function imageParams(path, query) {
             allowed = FORMATS.indexOf(v) < 0 ? FORMATS.join(', ') : null;
         } else {
             v = unsigned(value, 255);
-            allowed = v >= 1 && v <= 100 ? null : '1 to 100';
+            allowed = v >= 5 && v <= 100 && v % 5 === 0 ? null : QUALITIES;
         }
         if (allowed !== null) {
             return "'" + name + '=' + first64(value) + "' is not allowed: " + name + ' is one of ' + allowed;
@@ -152,6 +154,9 @@ function imageParams(path, query) {
     }
     if (movie !== (p.frame !== undefined)) {
         return movie ? NO_FRAME : FRAME_ON_IMAGE;
+    }
+    if (!movie && p.w === undefined && p.h === undefined) {
+        return NO_SIZE;
     }
     // In canonical order, each only when it is not the default.
     var parts = PARAMS.filter((n) => p[n] !== undefined && p[n] !== 'inside' && p[n] !== 'auto')

@@ -4,7 +4,7 @@
 //! canonical form parses back to the same parameters (one spelling each).
 
 use libfuzzer_sys::fuzz_target;
-use media_streamer::derivative::params::{parse, DEFAULT_SIZES};
+use media_streamer::derivative::params::{parse, qualities, DEFAULT_SIZES};
 
 fuzz_target!(|query: &str| {
     let Ok(parsed) = parse(Some(query), DEFAULT_SIZES) else {
@@ -24,7 +24,7 @@ fuzz_target!(|query: &str| {
         assert!(DEFAULT_SIZES.contains(&size), "{query:?}: {size}");
     }
     assert!(
-        params.quality.is_none_or(|q| (1..=100).contains(&q)),
+        params.quality.is_none_or(|q| qualities().contains(&q)),
         "{query:?}"
     );
     let canonical = params.canonical();

@@ -100,13 +100,16 @@ pub fn params_for(
     sizes: &[u32],
 ) -> Result<Option<ImageParams>, params::ParamError> {
     use params::ParamError;
-    if is_decodable_image(file_name) {
+    let named = params::names_image_param(query);
+    // A query naming no derivative parameter (a cache-buster, `?t=1`) is
+    // ignored on an image as on any file: the edge passes it on as it is.
+    if is_decodable_image(file_name) && named {
         return match params::parse(query, sizes)? {
             Some(p) if p.frame_ms.is_some() => Err(ParamError::FrameOnImage),
+            Some(p) if p.width.is_none() && p.height.is_none() => Err(ParamError::NoSize),
             p => Ok(p),
         };
     }
-    let named = params::names_image_param(query);
     if is_frame_source(file_name) && named {
         return match params::parse(query, sizes)? {
             Some(p) if p.frame_ms.is_none() => Err(ParamError::NoFrame),

@@ -71,6 +71,9 @@ impl DerivativeId {
         match (movie, params.frame_ms) {
             (true, None) => return Err(ParamError::NoFrame.into()),
             (false, Some(_)) => return Err(ParamError::FrameOnImage.into()),
+            (false, None) if params.width.is_none() && params.height.is_none() => {
+                return Err(ParamError::NoSize.into())
+            }
             _ => {}
         }
         let canonical = params.canonical();
@@ -108,13 +111,13 @@ mod tests {
                 "q=80&fit=cover&h=384&w=640",
                 Some("image/avif"),
             ),
-            ("x.gif", "fit=inside", None),
-            ("x.avif", "fmt=avif&q=1", None),
-            ("100%.jpeg", "fmt=jpeg", None),
+            ("x.gif", "fit=inside&w=16", None),
+            ("x.avif", "fmt=avif&q=5&h=32", None),
+            ("100%.jpeg", "fmt=jpeg&w=16", None),
             ("clips/a.mp4", "frame=1&w=640&fmt=jpeg", None),
             ("clips/a.mp4", "w=640&frame=1.500", Some("image/avif")),
             ("A.MOV", "frame=0", None),
-            ("b.m4v", "frame=86400&fit=cover&h=32&fmt=webp&q=1", None),
+            ("b.m4v", "frame=86400&fit=cover&h=32&fmt=webp&q=5", None),
         ];
         for (key, query, accept) in cases {
             let params = params::parse(Some(query), DEFAULT_SIZES).unwrap().unwrap();
@@ -171,6 +174,14 @@ mod tests {
                 Err(NameError::Params(ParamError::NoFrame)),
             ),
             (
+                format!("cat.jpg/orig,accept=other,e={e}"),
+                Err(NameError::Params(ParamError::NoSize)),
+            ),
+            (
+                format!("cat.jpg/fmt=webp,e={e}"),
+                Err(NameError::Params(ParamError::NoSize)),
+            ),
+            (
                 format!("cat.jpg/frame=1,w=640,fmt=webp,e={e}"),
                 Err(NameError::Params(ParamError::FrameOnImage)),
             ),
@@ -193,8 +204,8 @@ mod tests {
                 Err(NameError::NotCanonical("fmt=webp&w=640".into())),
             ),
             (
-                format!("cat.jpg/fit=inside,accept=other,e={e}"),
-                Err(NameError::NotCanonical("fit=inside".into())),
+                format!("cat.jpg/w=16,fit=inside,accept=other,e={e}"),
+                Err(NameError::NotCanonical("w=16&fit=inside".into())),
             ),
             (
                 format!("cat.jpg/w=0640,fmt=webp,e={e}"),

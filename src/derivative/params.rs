@@ -16,6 +16,11 @@ pub const DEFAULT_SIZES: &[u32] = &[
 /// only (the picture at that time); the others to images and frames.
 pub const IMAGE_PARAMS: [&str; 6] = ["frame", "w", "h", "fit", "fmt", "q"];
 
+/// The qualities `q` may take: steps of [`QUALITY_STEP`] up to 100, so that
+/// one picture has at most 20 encodings, not 100 (each a render and, with a
+/// store, an object kept).
+pub const QUALITY_STEP: u8 = 5;
+
 /// The latest `frame` time, in seconds (a day).
 pub const MAX_FRAME_SECS: u32 = 86_400;
 
@@ -78,6 +83,10 @@ pub enum ParamError {
     FrameOnImage,
     #[error("a video takes frame=SECONDS (with w, h, fit, fmt and q if wanted)")]
     NoFrame,
+    #[error(
+        "an image derivative takes w or h (a full-size re-encode is not made: the image itself has no query)"
+    )]
+    NoSize,
 }
 
 /// Parses the derivative parameters of `query`, leaving out the signature's.
@@ -147,8 +156,8 @@ pub fn parse(query: Option<&str>, sizes: &[u32]) -> Result<Option<ImageParams>, 
                     value
                         .parse::<u8>()
                         .ok()
-                        .filter(|q| (1..=100).contains(q) && !value.starts_with('0'))
-                        .ok_or_else(|| refuse("1 to 100".to_owned()))?,
+                        .filter(|q| qualities().contains(q) && !value.starts_with('0'))
+                        .ok_or_else(|| refuse(list(&qualities())))?,
                 );
             }
         }
@@ -182,7 +191,12 @@ pub fn names_image_param(query: Option<&str>) -> bool {
     })
 }
 
-fn list(sizes: &[u32]) -> String {
+/// The values `q` may take, lowest first.
+pub fn qualities() -> Vec<u8> {
+    (1..=100 / QUALITY_STEP).map(|n| n * QUALITY_STEP).collect()
+}
+
+fn list<T: fmt::Display>(sizes: &[T]) -> String {
     let mut text = String::new();
     for (i, size) in sizes.iter().enumerate() {
         let _ = write!(text, "{}{size}", if i == 0 { "" } else { ", " });
@@ -256,6 +270,8 @@ mod tests {
         }
     }
 
+    const QUALITIES: &str =
+        "5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100";
     const FRAMES: &str = "the times from 0 to 86400 seconds, with at most 3 decimals";
 
     #[test]
@@ -297,8 +313,11 @@ mod tests {
                 "fmt=WEBP",
                 Err(not_allowed("fmt", "WEBP", "auto, jpeg, png, webp, avif")),
             ),
-            ("q=0", Err(not_allowed("q", "0", "1 to 100"))),
-            ("q=101", Err(not_allowed("q", "101", "1 to 100"))),
+            ("q=0", Err(not_allowed("q", "0", QUALITIES))),
+            ("q=101", Err(not_allowed("q", "101", QUALITIES))),
+            ("q=5", params(|p| p.quality = Some(5))),
+            ("q=73", Err(not_allowed("q", "73", QUALITIES))),
+            ("q=1", Err(not_allowed("q", "1", QUALITIES))),
             (
                 "q=5%30",
                 Ok(Some(ImageParams {
