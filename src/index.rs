@@ -12,6 +12,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_AL
 
 use crate::protocol::key::{parse_target, Target, MAX_KEY_BYTES};
 use crate::protocol::media_type::content_type_for;
+use crate::signing::signed_path;
 use crate::source::listing::Listing;
 
 /// Why an index request is refused (400).
@@ -212,17 +213,18 @@ pub(crate) fn render_with(
     sizes: &[u32],
     query: &dyn Fn(&str) -> Option<String>,
 ) -> String {
-    let link = |key: &str| match query(&format!("/{key}")) {
+    let link = |key: &str| match query(&signed_path(key, None)) {
         Some(q) => format!("{}?{q}", href_of(key)),
         None => href_of(key),
     };
-    let image_link = |key: &str, width: u32| match query(&format!("/{key}?w={width}")) {
-        Some(q) => format!("{}?w={width}&{q}", href_of(key)),
-        None => format!("{}?w={width}", href_of(key)),
-    };
+    let image_link =
+        |key: &str, width: u32| match query(&signed_path(key, Some(&format!("w={width}")))) {
+            Some(q) => format!("{}?w={width}&{q}", href_of(key)),
+            None => format!("{}?w={width}", href_of(key)),
+        };
     let frame_link = |key: &str| {
         let params = format!("frame={POSTER_SECS}&w={POSTER_WIDTH}");
-        match query(&format!("/{key}?{params}")) {
+        match query(&signed_path(key, Some(&params))) {
             Some(q) => format!("{}?{params}&{q}", href_of(key)),
             None => format!("{}?{params}", href_of(key)),
         }
@@ -311,7 +313,7 @@ pub(crate) fn render_with(
     }
     if let Some(after) = &listing.next_after {
         let mut next: String = utf8_percent_encode(after, SEGMENT).collect();
-        if let Some(signature) = query(&format!("/{prefix}")) {
+        if let Some(signature) = query(&signed_path(prefix, None)) {
             next.push('&');
             next.push_str(&signature);
         }

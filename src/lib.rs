@@ -120,12 +120,12 @@ pub fn signed_path(args: &config::SignArgs) -> Result<String, BoxError> {
     let href = index::href_of(target.as_str());
     Ok(match canonical {
         Some(canonical) => {
-            let signed = keys.sign(&format!("/{}?{canonical}", target.as_str()), expires);
-            format!("{href}?{canonical}&{signed}")
+            let path = signing::signed_path(target.as_str(), Some(&canonical));
+            format!("{href}?{canonical}&{}", keys.sign(&path, expires))
         }
         None => format!(
             "{href}?{}",
-            keys.sign(&format!("/{}", target.as_str()), expires)
+            keys.sign(&signing::signed_path(target.as_str(), None), expires)
         ),
     })
 }

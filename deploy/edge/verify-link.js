@@ -76,7 +76,9 @@ function handler(event) {
     }
     var keys = signingKeys();
     if (keys.length) {
-        var signed = image && image.parts.length ? path + '?' + image.parts.join('&') : path;
+        // The key with '%' and '?' escaped, as signing::signed_path writes it.
+        var escaped = path.replace(/%/g, '%25').replace(/\?/g, '%3F');
+        var signed = image && image.parts.length ? escaped + '?' + image.parts.join('&') : escaped;
         var reason = verify(signed, query, keys, Math.floor(Date.now() / 1000));
         if (reason) {
             return refuse(403, 'Forbidden', reason);

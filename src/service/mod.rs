@@ -128,8 +128,11 @@ impl MediaService {
         let key = match target {
             Target::Object(key) => key,
             Target::Directory(prefix) => {
-                if let Err(refusal) = self.check_signature(&format!("/{prefix}"), request, is_head)
-                {
+                if let Err(refusal) = self.check_signature(
+                    &crate::signing::signed_path(&prefix, None),
+                    request,
+                    is_head,
+                ) {
                     return *refusal;
                 }
                 return self.index(request, &prefix, is_head).await;
@@ -144,12 +147,8 @@ impl MediaService {
                 )
             }
         };
-        let signed_path = match &params {
-            Some(params) if !params.canonical().is_empty() => {
-                format!("/{key}?{}", params.canonical())
-            }
-            _ => format!("/{key}"),
-        };
+        let canonical = params.as_ref().map(ImageParams::canonical);
+        let signed_path = crate::signing::signed_path(key.as_str(), canonical.as_deref());
         if let Err(refusal) = self.check_signature(&signed_path, request, is_head) {
             return *refusal;
         }

@@ -266,3 +266,42 @@ async fn sign_refuses_parameters_the_server_would_refuse() {
         assert!(!output.status.success(), "{path}: {output:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_for_a_key_with_a_question_mark_opens_that_object_only() {
+    // The object `photo.jpg?w=32` is `/photo.jpg%3Fw=32` on the path; its
+    // signature once covered `/photo.jpg?w=32`, which is also what the
+    // derivative `/photo.jpg?w=32` of `photo.jpg` signs: one link opened both.
+    let dir = tempfile::tempdir().unwrap();
+    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/orient-1.jpg");
+    std::fs::copy(&photo, dir.path().join("photo.jpg")).unwrap();
+    std::fs::write(dir.path().join("photo.jpg?w=32"), pattern(3000, 7)).unwrap();
+    let server = Running::start(dir.path(), &[("MEDIA_SIGNING_KEYS", NEW)]).await;
+    let link = sign(NEW, "/photo.jpg%3Fw=32", 300).await;
+    let (path, signature) = link.split_once('?').unwrap();
+    assert_eq!(path, "/photo.jpg%3Fw%3D32");
+    let object = send(server.addr, "GET", &link, &[]).await;
+    assert_eq!(
+        (object.status, object.body.len()),
+        (200, 3000),
+        "the object"
+    );
+    let derivative = send(
+        server.addr,
+        "GET",
+        &format!("/photo.jpg?w=32&{signature}"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (
+            derivative.status,
+            String::from_utf8_lossy(&derivative.body).into_owned()
+        ),
+        (
+            403,
+            "403 Forbidden: the link's signature is not valid\n".to_owned()
+        ),
+        "the derivative of photo.jpg with the object's signature"
+    );
+}
