@@ -116,10 +116,26 @@ pub fn params_for(
             p => Ok(p),
         };
     }
+    if let Some(video) = undecoded_video(file_name).filter(|_| named) {
+        return match params::parse(query, sizes)? {
+            Some(p) if p.frame_ms.is_some() => Err(ParamError::FrameCodec(video)),
+            _ => Err(ParamError::NotAnImage),
+        };
+    }
     if named {
         return Err(ParamError::NotAnImage);
     }
     Ok(None)
+}
+
+/// A video container whose codecs the frame decoder (H.264 only) lacks, as
+/// the refusal names it, by the file name's extension.
+fn undecoded_video(file_name: &str) -> Option<&'static str> {
+    let extension = file_name.rsplit_once('.').map_or("", |(_, e)| e);
+    // WebM only: the edge function knows no other (its room is counted).
+    extension
+        .eq_ignore_ascii_case("webm")
+        .then_some("a WebM file's video (VP8, VP9 or AV1)")
 }
 
 /// The request's `Accept` field value: its field lines combined in order,

@@ -83,10 +83,23 @@ pub enum ParamError {
     FrameOnImage,
     #[error("a video takes frame=SECONDS (with w, h, fit, fmt and q if wanted)")]
     NoFrame,
-    #[error(
-        "an image derivative takes w or h (a full-size re-encode is not made: the image itself has no query)"
-    )]
+    /// No full-size re-encode: the image itself is the file, without a query.
+    #[error("an image derivative takes w or h")]
     NoSize,
+    /// A well-formed frame request on a video this server does not decode
+    /// (415, not 400: the request is right, the media type is not taken).
+    #[error(
+        "frames are taken from H.264 video in MP4, MOV and M4V files; {0} is not decoded here"
+    )]
+    FrameCodec(&'static str),
+}
+
+impl ParamError {
+    /// Whether the refusal is of the media, not of the request's syntax:
+    /// 415 Unsupported Media Type (RFC 9110 §15.5.16) instead of 400.
+    pub fn is_unsupported_media(&self) -> bool {
+        matches!(self, ParamError::FrameCodec(_))
+    }
 }
 
 /// Parses the derivative parameters of `query`, leaving out the signature's.
@@ -157,7 +170,9 @@ pub fn parse(query: Option<&str>, sizes: &[u32]) -> Result<Option<ImageParams>, 
                         .parse::<u8>()
                         .ok()
                         .filter(|q| qualities().contains(q) && !value.starts_with('0'))
-                        .ok_or_else(|| refuse(list(&qualities())))?,
+                        .ok_or_else(|| {
+                            refuse(format!("the multiples of {QUALITY_STEP} up to 100"))
+                        })?,
                 );
             }
         }
@@ -196,7 +211,7 @@ pub fn qualities() -> Vec<u8> {
     (1..=100 / QUALITY_STEP).map(|n| n * QUALITY_STEP).collect()
 }
 
-fn list<T: fmt::Display>(sizes: &[T]) -> String {
+fn list(sizes: &[u32]) -> String {
     let mut text = String::new();
     for (i, size) in sizes.iter().enumerate() {
         let _ = write!(text, "{}{size}", if i == 0 { "" } else { ", " });
@@ -270,8 +285,7 @@ mod tests {
         }
     }
 
-    const QUALITIES: &str =
-        "5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100";
+    const QUALITIES: &str = "the multiples of 5 up to 100";
     const FRAMES: &str = "the times from 0 to 86400 seconds, with at most 3 decimals";
 
     #[test]

@@ -141,10 +141,12 @@ impl MediaService {
         let params = match self.derivative_params(&key, request.uri.query()) {
             Ok(params) => params,
             Err(e) => {
-                return fixed(
-                    heads::refused(StatusCode::BAD_REQUEST, &e.to_string()),
-                    is_head,
-                )
+                let status = if e.is_unsupported_media() {
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                return fixed(heads::refused(status, &e.to_string()), is_head);
             }
         };
         let canonical = params.as_ref().map(ImageParams::canonical);

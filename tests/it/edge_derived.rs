@@ -49,6 +49,9 @@ enum Expect {
     Refused(u16),
     /// Passed on as it came (no derivative), as before derivatives.
     AsBefore,
+    /// Passed on as it came, for the function to refuse with this status
+    /// (a refusal whose text the edge has no room for).
+    Function(u16),
 }
 
 /// The path the edge must rewrite `target` to, from the library: `/` and
@@ -105,6 +108,11 @@ async fn check(
                 let response = send(server.addr, "GET", target, &headers).await;
                 eprintln!("{name:<52} passed on, the server: {}", response.status);
                 response.status != 400 && got == (&json!("pass"), &json!(path), &json!([]))
+            }
+            Expect::Function(status) => {
+                let response = send(server.addr, "GET", target, &[]).await;
+                eprintln!("{name:<52} passed on, the server: {}", response.status);
+                response.status == *status && got.0 == &json!("pass") && got.1 == &json!(path)
             }
             Expect::Refused(status) => {
                 let headers: Vec<(&str, &str)> = accept.iter().map(|a| ("Accept", *a)).collect();
@@ -541,6 +549,24 @@ async fn the_edge_rewrites_derivative_requests_to_their_stored_names() {
         (
             "a frame on another file",
             "/notes.txt?frame=1".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "a frame on a WebM: the function's 415, naming its codecs",
+            "/sub/clip.webm?frame=1&w=64".into(),
+            None,
+            Function(415),
+        ),
+        (
+            "a bad frame on a WebM: 400",
+            "/clip.WEBM?frame=01".into(),
+            None,
+            Refused(400),
+        ),
+        (
+            "image parameters on a WebM: 400",
+            "/clip.webm?w=640".into(),
             None,
             Refused(400),
         ),

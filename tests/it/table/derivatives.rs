@@ -175,7 +175,7 @@ pub(super) fn add(b: &mut Builder<'_>) {
         (
             "derivative: a bad quality",
             "q=0",
-            "'q=0' is not allowed: q is one of 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100".to_owned(),
+            "'q=0' is not allowed: q is one of the multiples of 5 up to 100".to_owned(),
         ),
     ] {
         let reason = format!("Bad Request: {reason}");

@@ -119,4 +119,22 @@ pub(super) fn add(b: &mut Builder<'_>) {
         400,
         "Bad Request: frame applies to videos (MP4, MOV, M4V) only",
     );
+    // A well-formed frame request on a video whose codec is not decoded
+    // here: 415, naming it (it was a 400 that called the WebM no video).
+    b.error(
+        "frame: a time on a WebM",
+        "GET",
+        "/sub/clip.webm?frame=1&w=64",
+        &[],
+        415,
+        "Unsupported Media Type: frames are taken from H.264 video in MP4, MOV and M4V files; a WebM file's video (VP8, VP9 or AV1) is not decoded here",
+    );
+    b.error(
+        "frame: a bad time on a WebM is still a 400",
+        "GET",
+        "/sub/clip.webm?frame=01",
+        &[],
+        400,
+        "Bad Request: 'frame=01' is not allowed: frame is one of the times from 0 to 86400 seconds, with at most 3 decimals",
+    );
 }
