@@ -40,7 +40,7 @@ use crate::bounded::BoundedMap;
 use crate::image::{self, ImageError, RenderSpec};
 use crate::protocol::description::Description;
 use crate::protocol::range::ByteRange;
-use crate::representation::{BodyStream, RangeReader, SourceError};
+use crate::representation::{read_exact, BodyStream, RangeReader, SourceError};
 
 type RenderResult = Result<StoredDerivative, Arc<SourceError>>;
 
@@ -399,7 +399,15 @@ async fn render_image(
         )));
     }
     let head = read_all(reader, source.size.min(image::PROBE_HEAD_LEN as u64)).await?;
-    let probe = image::probe(&head).map_err(unprocessable)?;
+    let probe = match image::probe(&head) {
+        Err(e) if head.len() as u64 == source.size => return Err(unprocessable(e)),
+        Err(e) if image::sniff(&head) == Some(image::Format::Jpeg) => {
+            probe_far_jpeg(reader, source.size, &head)
+                .await?
+                .ok_or_else(|| unprocessable(e))?
+        }
+        probed => probed.map_err(unprocessable)?,
+    };
     let pixels = u64::from(probe.width) * u64::from(probe.height);
     if pixels > settings.max_pixels {
         return Err(unprocessable(ImageError::TooManyPixels {
@@ -423,6 +431,55 @@ async fn render_image(
         .ok_or_else(|| SourceError::Unprocessable("the image could not be decoded".into()))?
         .map_err(unprocessable)
 }
+
+/// The probe of a JPEG whose frame header lies past `head` (the first
+/// bytes of a file of `size`): the marker segments are walked by their
+/// lengths in windows of [`image::PROBE_HEAD_LEN`] read from the file, and
+/// the probe made of `head`'s whole segments, the last EXIF segment seen
+/// after them and the bytes from the frame header on. Memory stays within
+/// three windows; the reads within the file, which is at most
+/// [`MAX_SOURCE_BYTES`]. `None` when the walk finds no frame header.
+async fn probe_far_jpeg(
+    reader: &dyn RangeReader,
+    size: u64,
+    head: &Bytes,
+) -> Result<Option<image::Probe>, SourceError> {
+    let window_len = image::PROBE_HEAD_LEN as u64;
+    let image::JpegWalk::Beyond(kept) = image::walk_jpeg_segments(head, 2, |_, _, _| {}) else {
+        return Ok(None);
+    };
+    let mut at = kept as u64;
+    let mut exif: Option<Bytes> = None;
+    while at < size {
+        let len = window_len.min(size - at);
+        let window = read_exact(reader, at, len).await?;
+        let walk = image::walk_jpeg_segments(&window, 0, |marker, start, end| {
+            if marker == 0xE1 && window[start..end].get(4..10) == Some(b"Exif\0\0") {
+                exif = Some(window.slice(start..end));
+            }
+        });
+        let at_end = at + len == size;
+        match walk {
+            // A frame header near the window's end is read again from its
+            // start, so that the probe sees the whole of its segment.
+            image::JpegWalk::Decides(found)
+                if at_end || found as u64 + MAX_JPEG_SEGMENT_BYTES <= len =>
+            {
+                let mut bytes = BytesMut::from(&head[..kept]);
+                bytes.extend_from_slice(exif.as_deref().unwrap_or_default());
+                bytes.extend_from_slice(&window[found..]);
+                return Ok(image::probe(&bytes).ok());
+            }
+            image::JpegWalk::Decides(0) | image::JpegWalk::Beyond(0) => return Ok(None),
+            image::JpegWalk::Decides(next) | image::JpegWalk::Beyond(next) => at += next as u64,
+        }
+    }
+    Ok(None)
+}
+
+/// The longest JPEG marker segment: fill bytes aside, the marker and a
+/// 16-bit length.
+const MAX_JPEG_SEGMENT_BYTES: u64 = 2 + 65_535;
 
 /// What the engine is asked to make of a derivative's parameters.
 pub(super) fn render_spec(id: &DerivativeId, format: image::OutputFormat) -> RenderSpec {

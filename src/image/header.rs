@@ -144,6 +144,64 @@ fn probe_jpeg(b: &[u8]) -> Result<Probe, ImageError> {
     }
 }
 
+/// Where a walk of JPEG marker segments, by their lengths, stops in `b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JpegWalk {
+    /// At this offset is what the probe decides on: a frame header (SOFn),
+    /// the scan or the end, or bytes that are no marker.
+    Decides(usize),
+    /// The segment starting at this offset (its first 0xFF) does not end
+    /// within `b`: the walk goes on in bytes read from there.
+    Beyond(usize),
+}
+
+/// Walks JPEG marker segments from offset `i` of `b` as [`probe`] does,
+/// calling `segment(marker, start, end)` for each one skipped (`start` at
+/// its first 0xFF). A segment is at most 65,537 bytes, so a frame header
+/// far into a file (after a large EXIF block or ICC profile) is found by
+/// reading windows of the file, not the whole of it.
+pub fn walk_jpeg_segments(
+    b: &[u8],
+    mut i: usize,
+    mut segment: impl FnMut(u8, usize, usize),
+) -> JpegWalk {
+    loop {
+        let start = i;
+        match b.get(i) {
+            None => return JpegWalk::Beyond(start),
+            Some(0xFF) => {}
+            Some(_) => return JpegWalk::Decides(start),
+        }
+        while b.get(i) == Some(&0xFF) {
+            i += 1;
+        }
+        let Some(&marker) = b.get(i) else {
+            return JpegWalk::Beyond(start);
+        };
+        i += 1;
+        match marker {
+            0x01 | 0xD0..=0xD8 => continue,
+            0xD9 | 0xDA => return JpegWalk::Decides(start),
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
+                return JpegWalk::Decides(start)
+            }
+            _ => {}
+        }
+        let Some(len) = be16(b, i) else {
+            return JpegWalk::Beyond(start);
+        };
+        if len < 2 {
+            return JpegWalk::Decides(start);
+        }
+        let end = i + usize::from(len);
+        if end > b.len() {
+            return JpegWalk::Beyond(start);
+        }
+        segment(marker, start, end);
+        i = end;
+    }
+}
+
 /// PNG: IHDR, then the chunks before the image data (tRNS, eXIf).
 fn probe_png(b: &[u8]) -> Result<Probe, ImageError> {
     if b.get(12..16) != Some(b"IHDR") {

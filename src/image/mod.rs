@@ -17,3 +17,4 @@ pub use engine::{
     output_size, probe, render, Fit, Format, ImageError, OutputFormat, Probe, RenderSpec, Rendered,
     DEFAULT_MAX_PIXELS, ENGINE_VERSION, PROBE_HEAD_LEN,
 };
+pub use header::{exif_orientation, jpeg_meta, sniff, walk_jpeg_segments, JpegMeta, JpegWalk};

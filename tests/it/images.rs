@@ -117,6 +117,52 @@ async fn hostile_sources_get_a_4xx_and_the_server_keeps_serving() {
     server.stop().await.unwrap();
 }
 
+/// `jpeg` with `count` application segments of `len` bytes each (APP3,
+/// which no reader interprets) after its SOI: metadata before the frame
+/// header, as a large EXIF or ICC profile puts there.
+fn with_metadata_before_the_frame(jpeg: &[u8], count: usize, len: u16) -> Vec<u8> {
+    let mut out = jpeg[..2].to_vec();
+    for n in 0..count {
+        out.extend_from_slice(&[0xFF, 0xE3]);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend(std::iter::repeat_n(n as u8, usize::from(len) - 2));
+    }
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jpeg_with_its_frame_header_past_the_probe_head_is_rendered() {
+    // 12 segments of 64 KiB: the frame header is 786,420 bytes in, past the
+    // 256 KiB head the probe read (a 422 "header incomplete or truncated").
+    let dir = tempfile::tempdir().unwrap();
+    let photo = fixture_image("orient-6.jpg");
+    let big = with_metadata_before_the_frame(&photo, 12, u16::MAX);
+    assert!(big.len() > 3 * 256 * 1024);
+    std::fs::write(dir.path().join("big.jpg"), &big).unwrap();
+    let plain = with_metadata_before_the_frame(&photo, 0, 2);
+    std::fs::write(dir.path().join("plain.jpg"), &plain).unwrap();
+    let source = Arc::new(DirSource::new(dir.path()).unwrap());
+    let (server, _) = serve(source, ImageSettings::default()).await;
+    let big = send(server.addr, "GET", "/big.jpg?w=32&fmt=png", &[]).await;
+    let plain = send(server.addr, "GET", "/plain.jpg?w=32&fmt=png", &[]).await;
+    assert_eq!(
+        (
+            big.status,
+            String::from_utf8_lossy(&big.body[..big.body.len().min(80)])
+        ),
+        (
+            200,
+            String::from_utf8_lossy(&plain.body[..plain.body.len().min(80)])
+        ),
+    );
+    assert_eq!(
+        big.body, plain.body,
+        "the same picture, EXIF orientation kept"
+    );
+    server.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renders_are_bounded_and_shared_and_other_requests_go_on() {
     let _measure = crate::MEASURE.lock().await;
