@@ -8,7 +8,9 @@ use clap::Args;
 use super::ConfigError;
 use crate::derivative::params::DEFAULT_SIZES;
 use crate::derivative::store::DerivedStore;
-use crate::derivative::{ImageSettings, DEFAULT_RENDER_QUEUE, DEFAULT_RENDER_TIMEOUT};
+use crate::derivative::{
+    ImageSettings, DEFAULT_FRAME_MAX_SAMPLES, DEFAULT_RENDER_QUEUE, DEFAULT_RENDER_TIMEOUT,
+};
 use crate::image::DEFAULT_MAX_PIXELS;
 
 /// Image derivatives: `?w=&h=&fit=&fmt=&q=` on an image URL.
@@ -26,6 +28,13 @@ pub struct ImageArgs {
     #[arg(long, env = "MEDIA_IMAGE_MAX_PIXELS", default_value_t = DEFAULT_MAX_PIXELS,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     pub image_max_pixels: u64,
+
+    /// The most samples decoded for one video frame (`?frame=`), from the
+    /// keyframe before it; a frame that needs more is refused (422, naming
+    /// this cap) before any sample is read.
+    #[arg(long, env = "MEDIA_FRAME_MAX_SAMPLES", default_value_t = DEFAULT_FRAME_MAX_SAMPLES as u64,
+          value_parser = clap::value_parser!(u64).range(1..=20_000))]
+    pub frame_max_samples: u64,
 
     /// Renders at once, each on a thread of its own; 0 is one per CPU. Other
     /// requests keep being served while they run.
@@ -113,6 +122,7 @@ impl ImageArgs {
             queue: usize::try_from(self.image_queue).unwrap_or(usize::MAX),
             render_timeout: Duration::from_secs(self.render_timeout_secs),
             store,
+            frame_max_samples: usize::try_from(self.frame_max_samples).unwrap_or(usize::MAX),
             recheck_after: Duration::from_secs(self.derived_recheck_secs),
             derived_paths: self.derived_paths,
         })

@@ -59,6 +59,16 @@ pub(super) async fn render_frame(
     let seconds = f64::from(frame_ms) / 1000.0;
     let plan = mp4::movie_frame_plan(&movie, seconds, MAX_FRAME_READ_BYTES)
         .map_err(|e| frame_refused(e, seconds))?;
+    // 422, not 413: the request is well-formed and small; it is this
+    // movie's picture that costs more to decode than this server allows.
+    let cap = renderer.settings.frame_max_samples;
+    if plan.samples.len() > cap {
+        return Err(SourceError::Unprocessable(format!(
+            "the picture at frame={seconds} is decoded from {} samples (from the keyframe before it); \
+             the most decoded for a frame is {cap} (MEDIA_FRAME_MAX_SAMPLES)",
+            plan.samples.len()
+        )));
+    }
     let avc_config = movie
         .video_track()
         .and_then(|track| track.avc_config.clone())

@@ -43,6 +43,12 @@ pub const DEFAULT_RENDER_QUEUE: usize = 64;
 /// rather than CloudFront's 504, and far under the function's 120 s.
 pub const DEFAULT_RENDER_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The most samples decoded for one video frame by default: a keyframe
+/// interval of 20 s at 60 frames a second, 40 s at 30; OpenH264 decodes that
+/// many 1080p samples in a few seconds on one core, well within the render
+/// deadline.
+pub const DEFAULT_FRAME_MAX_SAMPLES: usize = 1_200;
+
 /// Settings of the image pipeline, from configuration.
 #[derive(Clone, Debug)]
 pub struct ImageSettings {
@@ -58,6 +64,9 @@ pub struct ImageSettings {
     pub render_timeout: Duration,
     /// Where rendered derivatives are kept; `None` renders every time.
     pub store: Option<DerivedStore>,
+    /// The most samples a video frame may need decoded (from the keyframe
+    /// before it); past it, 422 naming the cap, before any sample is read.
+    pub frame_max_samples: usize,
     /// How long a stored derivative is served before its source is checked
     /// again, where that check costs a round trip (S3).
     pub recheck_after: Duration,
@@ -76,6 +85,7 @@ impl Default for ImageSettings {
             queue: DEFAULT_RENDER_QUEUE,
             render_timeout: DEFAULT_RENDER_TIMEOUT,
             store: None,
+            frame_max_samples: DEFAULT_FRAME_MAX_SAMPLES,
             recheck_after: Duration::from_secs(60),
             derived_paths: false,
         }

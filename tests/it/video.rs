@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
+use media_streamer::derivative::{ImageSettings, Renderer};
 use media_streamer::faststart::{FaststartSettings, Faststarts};
 use media_streamer::mp4;
 use media_streamer::service::MediaService;
@@ -348,6 +349,53 @@ async fn a_frame_reads_a_small_part_of_the_movie() {
     let read = renderer.source_bytes_read();
     println!("read {read} of {size} bytes for one frame");
     assert!(read > 0 && read * 10 < size, "read {read} of {size}");
+    server.stop().await.unwrap();
+}
+
+/// A frame that needs more samples decoded than MEDIA_FRAME_MAX_SAMPLES (a
+/// picture late in a long keyframe interval) is a 422 naming the cap, and
+/// reads no sample; one within it is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_past_the_samples_cap_is_a_422_naming_it() {
+    let media = tempfile::tempdir().unwrap();
+    ffmpeg(
+        media.path(),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=duration=4:size=160x120:rate=25",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "1000",
+            "-pix_fmt",
+            "yuv420p",
+            "one-gop.mp4",
+        ],
+    );
+    let mut service_settings = settings();
+    service_settings.images = Renderer::new(ImageSettings {
+        frame_max_samples: 50,
+        ..ImageSettings::default()
+    });
+    let source = Arc::new(DirSource::new(media.path()).unwrap());
+    let server =
+        TestServer::start_service(MediaService::new(source, service_settings), default_local())
+            .await;
+    let early = send(server.addr, "GET", "/one-gop.mp4?frame=1&w=64", &[]).await;
+    assert_eq!(early.status, 200);
+    let late = send(server.addr, "GET", "/one-gop.mp4?frame=3.5&w=64", &[]).await;
+    assert_eq!(
+        (late.status, String::from_utf8_lossy(&late.body).trim_end()),
+        (
+            422,
+            "422 Unprocessable Entity: the picture at frame=3.5 is decoded from 88 samples (from the keyframe before it); \
+             the most decoded for a frame is 50 (MEDIA_FRAME_MAX_SAMPLES)"
+        )
+    );
     server.stop().await.unwrap();
 }
 
