@@ -51,6 +51,15 @@ pub(super) fn decode_layout(bytes: &[u8]) -> Option<(Vec<BoxHeader>, &[u8])> {
     Some((boxes, &rest[4 + count * 28..]))
 }
 
+/// The faststart rewrite of a kept layout, when it describes a movie of
+/// `source_size` bytes; `None` for anything else (bytes of another version
+/// of the format, or of no layout at all).
+pub fn rewrite_kept(bytes: &[u8], source_size: u64) -> Option<mp4::Faststart> {
+    let (boxes, moov) = decode_layout(bytes)?;
+    let faststart = mp4::rewrite(&boxes, moov).ok()?;
+    (faststart.size.checked_sub(faststart.grown_by) == Some(source_size)).then_some(faststart)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,8 @@ use sha2::{Digest, Sha256};
 use crate::bounded::BoundedMap;
 use crate::derivative::store::{DerivedStore, StoredDerivative};
 use crate::mp4::{self, Faststart, Layout, Segment};
-use kept::{decode_layout, encode_layout, stored_name};
+pub use kept::rewrite_kept;
+use kept::{encode_layout, stored_name};
 
 mod kept;
 use crate::protocol::conditional::{EntityTag, Validators};
@@ -214,10 +215,8 @@ impl Faststarts {
         if kept.source_etag != source.etag().to_string() {
             return None;
         }
-        let (boxes, moov) = decode_layout(&kept.bytes)?;
-        let faststart = mp4::rewrite(&boxes, moov).ok()?;
-        (faststart.size - faststart.grown_by == source.size)
-            .then(|| Analysis::Faststart(Arc::new(faststart)))
+        let faststart = rewrite_kept(&kept.bytes, source.size)?;
+        Some(Analysis::Faststart(Arc::new(faststart)))
     }
 }
 

@@ -105,11 +105,7 @@ pub fn decode_frame(
     target_rank: usize,
     max_pixels: u64,
 ) -> Result<Pixels, VideoError> {
-    let config = AvcConfig::parse(avc_config)?;
-    for sps in &config.sps {
-        let sps = Sps::parse(sps)?;
-        check_pixels(sps.width, sps.height, max_pixels)?;
-    }
+    let config = checked_config(avc_config, max_pixels)?;
     if samples.is_empty() {
         return Err(VideoError::Corrupt("no samples".into()));
     }
@@ -124,6 +120,21 @@ pub fn decode_frame(
             .unwrap_or("decoder failed");
         Err(VideoError::Corrupt(msg.chars().take(120).collect()))
     })
+}
+
+/// Whether the `avcC` box body `avc_config` is one the decoder takes, with
+/// pictures of at most `max_pixels`: what is checked before any decoding.
+pub fn check_config(avc_config: &[u8], max_pixels: u64) -> Result<(), VideoError> {
+    checked_config(avc_config, max_pixels).map(|_| ())
+}
+
+fn checked_config(avc_config: &[u8], max_pixels: u64) -> Result<AvcConfig<'_>, VideoError> {
+    let config = AvcConfig::parse(avc_config)?;
+    for sps in &config.sps {
+        let sps = Sps::parse(sps)?;
+        check_pixels(sps.width, sps.height, max_pixels)?;
+    }
+    Ok(config)
 }
 
 fn check_pixels(width: u64, height: u64, limit: u64) -> Result<(), VideoError> {

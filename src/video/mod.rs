@@ -12,4 +12,4 @@ pub mod decode;
 #[cfg(test)]
 mod tests;
 
-pub use decode::{decode_frame, is_disposable, VideoError};
+pub use decode::{check_config, decode_frame, is_disposable, VideoError};
