@@ -206,6 +206,22 @@ mod tests {
     const B: &str = "another-secret-thirty-two-bytes-or-more";
 
     #[test]
+    fn signed_paths_are_one_to_one() {
+        let cases = [
+            ("cat.jpg", None, "/cat.jpg"),
+            ("cat.jpg", Some("w=640"), "/cat.jpg?w=640"),
+            ("cat.jpg?w=640", None, "/cat.jpg%3Fw=640"),
+            ("cat.jpg%3Fw=640", None, "/cat.jpg%253Fw=640"),
+            ("100%.jpeg", Some("w=16"), "/100%25.jpeg?w=16"),
+            ("a b/é.mp4", Some(""), "/a b/é.mp4"),
+            ("photos/", None, "/photos/"),
+        ];
+        for (key, canonical, path) in cases {
+            assert_eq!(signed_path(key, canonical), path, "{key} {canonical:?}");
+        }
+    }
+
+    #[test]
     fn keys_parse_and_refuse() {
         assert!(SigningKeys::single(A, 0).is_ok());
         assert_eq!(
