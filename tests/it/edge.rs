@@ -170,6 +170,8 @@ fn edge_verdict(result: &Value) -> Verdict {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_edge_and_the_function_judge_signed_links_alike() {
     let media = Fixture::new();
+    // An object whose key has a '?': its link must not open a derivative.
+    std::fs::write(media.root.join("q.jpg?w=640"), b"not an image").unwrap();
     let skew = SKEW_SECS.to_string();
     let server = Running::start(
         &media.root,
@@ -197,6 +199,7 @@ async fn the_edge_and_the_function_judge_signed_links_alike() {
     let index = sign(KEYS, "/", 300).await;
     let directory = sign(KEYS, "/sub/", 300).await;
     let directory_more = format!("{directory}&x=1");
+    let question = sign(KEYS, "/q.jpg%3Fw%3D640", 300).await;
     let expires = params(&object)[0].1.clone();
 
     // (what, target, the verdict both must give)
@@ -301,6 +304,12 @@ async fn the_edge_and_the_function_judge_signed_links_alike() {
             "a directory, signed, with a parameter more",
             directory_more.clone(),
             Verdict::Pass(params(&directory_more)),
+        ),
+        ("a key with '?', its own link", question.clone(), pass(&[])),
+        (
+            "that link's signature on the derivative w=640 of q.jpg",
+            format!("/q.jpg?w=640&{}", query(&question)),
+            forbidden("the link's signature is not valid"),
         ),
         (
             "the index, unsigned",
