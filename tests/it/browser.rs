@@ -304,12 +304,15 @@ async fn every_sample_plays_and_seeks_on_range_requests() {
         {
             failures.push(format!("{file}: {result}"));
         }
-        // Every media fetch was a range answered with 206, and the player
-        // needed more than one: the open ranges were capped.
+        // Every media fetch was a range answered with 206, or a 304 to
+        // Chromium's revalidation of a range it keeps in its cache (If-None-
+        // Match with the Range), never a whole 200; and the player needed
+        // more than one 206: the open ranges were capped.
         tokio::time::sleep(Duration::from_millis(200)).await;
         let lines = fetches(&server, file);
         let statuses: Vec<_> = lines.iter().map(|l| l["status"].clone()).collect();
-        if lines.len() < 2 || statuses.iter().any(|s| s != 206) {
+        let partial = statuses.iter().filter(|s| **s == 206).count();
+        if partial < 2 || statuses.iter().any(|s| *s != 206 && *s != 304) {
             failures.push(format!("{file}: fetched with statuses {statuses:?}"));
         }
         let ranges: Vec<_> = lines
@@ -324,7 +327,7 @@ async fn every_sample_plays_and_seeks_on_range_requests() {
             .collect();
         println!(
             "{file}: played to {played:.2} s, seeked to {now:.2} s, readyState {ready}, \
-             {} range requests, all 206: {ranges:?}",
+             {} range requests, 206 or 304: {ranges:?}",
             lines.len()
         );
     }
@@ -762,13 +765,11 @@ async fn a_moov_at_end_movie_loads_on_as_few_requests_as_a_faststart_one() {
             .collect();
         assert_eq!(kinds, layout, "{file} as ffmpeg made it");
     }
-    // A blank page of the servers' origin for the players (the index page
-    // would load players of its own).
-    std::fs::write(
-        dir.path().join("page.html"),
-        "<!doctype html><title>player</title>",
-    )
-    .unwrap();
+    // A blank page of the servers' origin for the players: a stored text
+    // file, which Chromium shows as a document of its own (the index page
+    // would load players of its own, and stored HTML is sandboxed by its
+    // Content-Security-Policy: no script runs in it).
+    std::fs::write(dir.path().join("page.txt"), "player").unwrap();
     let on = RecordingServer::start(dir.path(), FaststartSettings::default()).await;
     let off = RecordingServer::start(
         dir.path(),
@@ -803,7 +804,7 @@ async fn a_moov_at_end_movie_loads_on_as_few_requests_as_a_faststart_one() {
     let mut before_metadata = Vec::new();
     for (case, server, file, asks_for_the_end) in cases {
         browser
-            .goto(&format!("{}/page.html", base(server.addr)))
+            .goto(&format!("{}/page.txt", base(server.addr)))
             .await;
         let path = format!("/{file}");
         let result = browser
