@@ -7,7 +7,10 @@
 # Targets: request (raw path and header fields through the whole pipeline and
 # the directory source to the response), key, range, conditional (with
 # If-Range), signature, params (the image parameters), mp4 (any bytes as an
-# MP4: box listing, faststart rewrite, movie and frame plans). Inputs that
+# MP4: box listing, faststart rewrite, movie and frame plans), image_header
+# (the image probe and the JPEG segment walk), exif, avcc (avcC and its SPS,
+# the checks before decoding), layout (a kept faststart layout read back).
+# Inputs that
 # find something are kept in
 # fuzz/artifacts/TARGET/; the corpus grows in fuzz/corpus/TARGET/ from the
 # seeds in fuzz/seeds/TARGET/. Installs cargo-fuzz when it is missing.
@@ -20,7 +23,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(request key range conditional signature params mp4)
+    targets=(request key range conditional signature params mp4 image_header exif avcc layout)
 fi
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
