@@ -925,6 +925,8 @@ async fn slow_store(answer: Option<(usize, Duration)>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_never_answers_times_out_but_a_slow_body_is_not_cut() {
+    // It measures time: not beside the tests that load the machine.
+    let _serial = crate::MEASURE.lock().await;
     let empty = tempfile::tempdir().unwrap();
     let start = |endpoint: String| {
         let dir = empty.path().to_owned();
@@ -966,8 +968,10 @@ async fn a_store_that_never_answers_times_out_but_a_slow_body_is_not_cut() {
             response.status
         );
         assert_eq!(response.status, 503, "{method} {fields:?}");
+        // Without the timeouts it waits for ever (the 20 s above); a loaded
+        // machine may add seconds to the 3 s.
         assert!(
-            waited < Duration::from_secs(6),
+            waited < Duration::from_secs(10),
             "{method} {fields:?}: {waited:?}"
         );
     }
