@@ -249,6 +249,7 @@ async fn every_row_passes_over_s3_and_a_small_object_skips_the_6_mib_row() {
     let client = bucket_with(
         &s3,
         vec![
+            (BIG, "video/mp4", pattern(BIG_LEN, 3)),
             ("clip.mp4", "video/mp4", pattern(SMALL, 9)),
             (IMAGE, "image/jpeg", std::fs::read(sample(IMAGE)).unwrap()),
         ],
@@ -264,6 +265,22 @@ async fn every_row_passes_over_s3_and_a_small_object_skips_the_6_mib_row() {
         },
     );
     let server = TestServer::start_service(service, default_local()).await;
+    let expected: Vec<&str> = [&OBJECT_ROWS[..], &IMAGE_ROWS, &CORS_ROWS, &SIGNING_ROWS].concat();
+    // The big movie: every row passes, the one past 6 MiB included.
+    let (code, order, rows) = smoke(&[
+        &format!("http://{}/{BIG}", server.addr),
+        "--image",
+        &format!("http://{}/{IMAGE}", server.addr),
+        "--origin",
+        ORIGIN,
+        "--signing-secret",
+        SECRET,
+    ])
+    .await;
+    assert_rows(&order, &rows, &expected, &[]);
+    assert_eq!(code, 0);
+    assert_past_burst(detail(&rows, "past 6 MiB"));
+    // A small object: the row past 6 MiB is a skip, and a skip is no failure.
     let (code, order, rows) = smoke(&[
         &format!("http://{}/clip.mp4", server.addr),
         "--image",
@@ -274,7 +291,6 @@ async fn every_row_passes_over_s3_and_a_small_object_skips_the_6_mib_row() {
         SECRET,
     ])
     .await;
-    let expected: Vec<&str> = [&OBJECT_ROWS[..], &IMAGE_ROWS, &CORS_ROWS, &SIGNING_ROWS].concat();
     assert_rows(&order, &rows, &expected, &["past 6 MiB"]);
     assert_eq!(code, 0, "a skip is not a failure");
     assert_eq!(
