@@ -64,6 +64,22 @@ type Rows = BTreeMap<String, (String, String)>;
 
 /// Runs `media-loadtest smoke` with `args`: the exit code, the rows in the
 /// order printed, and the rows by name.
+/// `media-loadtest smoke` on `object` of the server at `addr` with every
+/// option the server supports: the image, CORS from ORIGIN, links signed
+/// with SECRET.
+async fn smoke_everything(addr: std::net::SocketAddr, object: &str) -> (i32, Vec<String>, Rows) {
+    smoke(&[
+        &format!("http://{addr}/{object}"),
+        "--image",
+        &format!("http://{addr}/{IMAGE}"),
+        "--origin",
+        ORIGIN,
+        "--signing-secret",
+        SECRET,
+    ])
+    .await
+}
+
 async fn smoke(args: &[&str]) -> (i32, Vec<String>, Rows) {
     let output = Command::new(loadtest_bin())
         .arg("smoke")
@@ -166,16 +182,7 @@ async fn every_row_passes_against_the_local_server() {
         ],
     )
     .await;
-    let (code, order, rows) = smoke(&[
-        &format!("http://{}/{BIG}", server.addr),
-        "--image",
-        &format!("http://{}/{IMAGE}", server.addr),
-        "--origin",
-        ORIGIN,
-        "--signing-secret",
-        SECRET,
-    ])
-    .await;
+    let (code, order, rows) = smoke_everything(server.addr, BIG).await;
     let expected: Vec<&str> = [&OBJECT_ROWS[..], &IMAGE_ROWS, &CORS_ROWS, &SIGNING_ROWS].concat();
     assert_rows(&order, &rows, &expected, &[]);
     assert_eq!(code, 0);
@@ -267,30 +274,12 @@ async fn every_row_passes_over_s3_and_a_small_object_skips_the_6_mib_row() {
     let server = TestServer::start_service(service, default_local()).await;
     let expected: Vec<&str> = [&OBJECT_ROWS[..], &IMAGE_ROWS, &CORS_ROWS, &SIGNING_ROWS].concat();
     // The big movie: every row passes, the one past 6 MiB included.
-    let (code, order, rows) = smoke(&[
-        &format!("http://{}/{BIG}", server.addr),
-        "--image",
-        &format!("http://{}/{IMAGE}", server.addr),
-        "--origin",
-        ORIGIN,
-        "--signing-secret",
-        SECRET,
-    ])
-    .await;
+    let (code, order, rows) = smoke_everything(server.addr, BIG).await;
     assert_rows(&order, &rows, &expected, &[]);
     assert_eq!(code, 0);
     assert_past_burst(detail(&rows, "past 6 MiB"));
     // A small object: the row past 6 MiB is a skip, and a skip is no failure.
-    let (code, order, rows) = smoke(&[
-        &format!("http://{}/clip.mp4", server.addr),
-        "--image",
-        &format!("http://{}/{IMAGE}", server.addr),
-        "--origin",
-        ORIGIN,
-        "--signing-secret",
-        SECRET,
-    ])
-    .await;
+    let (code, order, rows) = smoke_everything(server.addr, "clip.mp4").await;
     assert_rows(&order, &rows, &expected, &["past 6 MiB"]);
     assert_eq!(code, 0, "a skip is not a failure");
     assert_eq!(
