@@ -19,6 +19,7 @@ pub mod image;
 pub mod index;
 pub mod metrics;
 pub mod mp4;
+pub mod pixels;
 pub mod protocol;
 pub mod representation;
 pub mod service;

@@ -3,7 +3,7 @@
 
 use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
 
-use super::engine::Pixels;
+use crate::pixels::Pixels;
 
 /// Converts RGB(A) pixels from the profile `icc` to sRGB. A profile that
 /// does not parse, is not RGB, or is sRGB already leaves the pixels as they

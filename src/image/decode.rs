@@ -7,8 +7,9 @@ use mozjpeg::{ColorSpace, Decompress};
 use mozjpeg_sys::{jpeg_common_struct, jpeg_error_mgr as ErrorMgr, jpeg_std_error};
 
 use super::color;
-use super::engine::{Format, ImageError, Pixels, Probe};
+use super::engine::{Format, ImageError, Probe};
 use super::header;
+use crate::pixels::Pixels;
 
 /// Shrink-on-load leaves the resampler at least this much reduction, so
 /// the final filter (not the DCT scaling) shapes the result.

@@ -4,9 +4,9 @@ use mozjpeg::{ColorSpace, Compress};
 use rgb::FromSlice;
 
 use super::engine::{
-    ImageError, OutputFormat, Pixels, DEFAULT_AVIF_QUALITY, DEFAULT_JPEG_QUALITY,
-    DEFAULT_WEBP_QUALITY,
+    ImageError, OutputFormat, DEFAULT_AVIF_QUALITY, DEFAULT_JPEG_QUALITY, DEFAULT_WEBP_QUALITY,
 };
+use crate::pixels::Pixels;
 
 /// libwebp's effort (0-6); sharp's default.
 const WEBP_METHOD: i32 = 4;

@@ -3,7 +3,8 @@
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
-use super::engine::{Fit, ImageError, Pixels};
+use super::engine::{Fit, ImageError};
+use crate::pixels::Pixels;
 
 /// Orientations 5-8 turn the image a quarter: width and height swap.
 pub fn swaps_axes(orientation: u8) -> bool {

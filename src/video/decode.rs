@@ -30,7 +30,7 @@ use openh264::decoder::{DecodedYUV, Decoder, DecoderConfig, Flush};
 use openh264::formats::YUVSource;
 use openh264::OpenH264API;
 
-use crate::image::engine::Pixels;
+use crate::pixels::Pixels;
 
 /// Why no picture came out. Like the image engine's errors, every one is
 /// the source's or the request's fault.

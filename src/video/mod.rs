@@ -1,6 +1,7 @@
-//! Video frames as images: one H.264 picture decoded to RGB pixels, which
-//! the image engine ([`crate::image::engine::render_pixels`]) then resizes
-//! and encodes like any other image.
+//! Video frames as images: one H.264 picture decoded to RGB pixels
+//! ([`crate::pixels::Pixels`]), which the image engine then resizes and
+//! encodes like any other image. This module does not use the engine: the
+//! caller hands the pixels on.
 //!
 //! - [`decode`]: the avcC configuration, MP4 samples to an Annex B stream,
 //!   and the picture of a given presentation rank from OpenH264.

@@ -11,9 +11,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::decode::{decode_frame, VideoError};
-use crate::image::engine::{
-    render_pixels, Fit, OutputFormat, Pixels, RenderSpec, DEFAULT_MAX_PIXELS,
-};
+use crate::image::engine::{render_pixels, Fit, OutputFormat, RenderSpec, DEFAULT_MAX_PIXELS};
+use crate::pixels::Pixels;
 
 /// Largest mean absolute difference per channel (0-255) from ffmpeg's
 /// picture: the two convert YUV to RGB with different rounding and chroma
