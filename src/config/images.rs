@@ -12,6 +12,7 @@ use crate::derivative::{
     ImageSettings, DEFAULT_FRAME_MAX_SAMPLES, DEFAULT_RENDER_QUEUE, DEFAULT_RENDER_TIMEOUT,
 };
 use crate::image::DEFAULT_MAX_PIXELS;
+use crate::source::s3::Bucket;
 
 /// Image derivatives: `?w=&h=&fit=&fmt=&q=` on an image URL.
 #[derive(Args, Debug, Clone)]
@@ -102,8 +103,7 @@ impl ImageArgs {
             (Some(dir), None, _) => Some(DerivedStore::Dir(dir)),
             (None, Some(_), None) => return Err(ConfigError::DerivedPrefixWithoutBucket),
             (None, Some(prefix), Some((client, bucket))) => Some(DerivedStore::S3 {
-                client: client.clone(),
-                bucket: bucket.to_owned(),
+                bucket: Bucket::new(client.clone(), bucket),
                 prefix,
             }),
             (None, None, _) => None,

@@ -1,6 +1,6 @@
 //! Where rendered derivatives are kept, so that the next request for one is
 //! a plain read: a local directory (`MEDIA_DERIVED_DIR`) or a prefix of the
-//! served bucket (`MEDIA_DERIVED_PREFIX`).
+//! served bucket (`MEDIA_DERIVED_PREFIX`, through `source::s3::Bucket`).
 //!
 //! Each stored derivative carries the validators of the source version it
 //! was rendered from, so its ETag is the same whether it was just rendered or
@@ -10,11 +10,10 @@ use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::Client;
 use bytes::Bytes;
 
 use crate::representation::SourceError;
+use crate::source::s3::{Bucket, WholeObject};
 
 /// What is kept of one derivative.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,11 +33,7 @@ pub enum DerivedStore {
     Dir(PathBuf),
     /// Objects under a prefix of a bucket, with the source's validators as
     /// user metadata.
-    S3 {
-        client: Client,
-        bucket: String,
-        prefix: String,
-    },
+    S3 { bucket: Bucket, prefix: String },
 }
 
 const META_SOURCE_ETAG: &str = "source-etag";
@@ -84,40 +79,29 @@ impl DerivedStore {
                 .await
                 .map_err(|e| SourceError::Io(io::Error::other(e)))?
             }
-            DerivedStore::S3 {
-                client,
-                bucket,
-                prefix,
-            } => {
-                let key = format!("{prefix}{name}");
-                let output = match client.get_object().bucket(bucket).key(&key).send().await {
-                    Ok(output) => output,
-                    Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
-                        return Ok(None)
-                    }
-                    Err(e) => {
-                        tracing::warn!(bucket, key, error = %aws_sdk_s3::error::DisplayErrorContext(&e), "reading a stored derivative failed");
+            DerivedStore::S3 { bucket, prefix } => {
+                let object = match bucket.get(&format!("{prefix}{name}")).await {
+                    Ok(Some(object)) => object,
+                    Ok(None) => return Ok(None),
+                    // A store that cannot be read is a miss: the derivative
+                    // is rendered.
+                    Err(SourceError::Upstream(e)) => {
+                        tracing::warn!(name, error = e, "reading a stored derivative failed");
                         return Ok(None);
                     }
+                    Err(e) => return Err(e),
                 };
-                let metadata = output.metadata().cloned().unwrap_or_default();
-                let content_type = output.content_type().unwrap_or_default().to_owned();
-                let Some(source_etag) = metadata.get(META_SOURCE_ETAG).cloned() else {
+                let Some(source_etag) = object.metadata.get(META_SOURCE_ETAG).cloned() else {
                     return Ok(None);
                 };
-                let bytes = output
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| SourceError::Io(io::Error::other(e)))?
-                    .into_bytes();
                 Ok(Some(StoredDerivative {
-                    bytes,
-                    content_type,
-                    source_etag,
-                    source_last_modified: metadata
+                    source_last_modified: object
+                        .metadata
                         .get(META_SOURCE_MODIFIED)
                         .and_then(|v| from_secs(v)),
+                    bytes: object.bytes,
+                    content_type: object.content_type,
+                    source_etag,
                 }))
             }
         }
@@ -148,23 +132,18 @@ impl DerivedStore {
                 .map_err(|e| SourceError::Io(io::Error::other(e)))?
                 .map_err(SourceError::Io)
             }
-            DerivedStore::S3 {
-                client,
-                bucket,
-                prefix,
-            } => {
-                client
-                    .put_object()
-                    .bucket(bucket)
-                    .key(format!("{prefix}{name}"))
-                    .content_type(&derivative.content_type)
-                    .metadata(META_SOURCE_ETAG, &derivative.source_etag)
-                    .metadata(META_SOURCE_MODIFIED, modified)
-                    .body(ByteStream::from(derivative.bytes.clone()))
-                    .send()
-                    .await
-                    .map_err(|e| store_failed("storing", &e))?;
-                Ok(())
+            DerivedStore::S3 { bucket, prefix } => {
+                let object = WholeObject {
+                    bytes: derivative.bytes.clone(),
+                    content_type: derivative.content_type.clone(),
+                    cache_control: None,
+                    metadata: [
+                        (META_SOURCE_ETAG.to_owned(), derivative.source_etag.clone()),
+                        (META_SOURCE_MODIFIED.to_owned(), modified),
+                    ]
+                    .into(),
+                };
+                bucket.put(&format!("{prefix}{name}"), &object).await
             }
         }
     }
@@ -180,30 +159,9 @@ impl DerivedStore {
                     Err(e) => Err(SourceError::Io(e)),
                 }
             }
-            DerivedStore::S3 {
-                client,
-                bucket,
-                prefix,
-            } => {
-                client
-                    .delete_object()
-                    .bucket(bucket)
-                    .key(format!("{prefix}{name}"))
-                    .send()
-                    .await
-                    .map_err(|e| store_failed("removing", &e))?;
-                Ok(())
-            }
+            DerivedStore::S3 { bucket, prefix } => bucket.delete(&format!("{prefix}{name}")).await,
         }
     }
-}
-
-/// An S3 failure of the derived store, with the SDK's whole story for the log.
-fn store_failed(doing: &str, e: &(dyn std::error::Error + 'static)) -> SourceError {
-    SourceError::Upstream(format!(
-        "{doing} a derivative: {}",
-        aws_sdk_s3::error::DisplayErrorContext(e)
-    ))
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into

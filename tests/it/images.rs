@@ -11,7 +11,7 @@ use media_streamer::derivative::store::DerivedStore;
 use media_streamer::derivative::{ImageSettings, Renderer};
 use media_streamer::service::MediaService;
 use media_streamer::source::dir::DirSource;
-use media_streamer::source::s3::S3Source;
+use media_streamer::source::s3::{Bucket, S3Source};
 use media_streamer::source::Source;
 
 use crate::client::send;
@@ -312,8 +312,7 @@ async fn an_s3_store_serves_a_second_get_with_one_request() {
     let start = |recheck_after: Duration| {
         let images = ImageSettings {
             store: Some(DerivedStore::S3 {
-                client: s3_client.clone(),
-                bucket: BUCKET.to_owned(),
+                bucket: Bucket::new(s3_client.clone(), BUCKET),
                 prefix: "_derived/".to_owned(),
             }),
             recheck_after,

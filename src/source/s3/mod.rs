@@ -21,9 +21,11 @@ use std::sync::Arc;
 mod client;
 mod errors;
 mod list;
+mod objects;
 mod read;
 
 pub use client::{http_client, PresignPolicy};
+pub use objects::{Bucket, WholeObject};
 
 /// Serves the objects of one bucket under a key prefix.
 #[derive(Clone, Debug)]
