@@ -366,6 +366,7 @@ async fn render(
         content_type: rendered.content_type.to_owned(),
         source_etag: source.etag().to_string(),
         source_last_modified: source.last_modified(),
+        cache_control: None,
     };
     if let Some(store) = &renderer.settings.store {
         renderer.remember(name, &derivative);

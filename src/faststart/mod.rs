@@ -197,6 +197,7 @@ impl Faststarts {
                 content_type: "application/octet-stream".to_owned(),
                 source_etag: source.etag().to_string(),
                 source_last_modified: source.last_modified(),
+                cache_control: None,
             };
             let name = stored_name(key);
             tokio::spawn(async move {

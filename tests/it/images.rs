@@ -4,10 +4,11 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use aws_sdk_s3::primitives::ByteStream;
-use media_streamer::derivative::store::DerivedStore;
+use bytes::Bytes;
+use media_streamer::derivative::store::{DerivedStore, StoredDerivative};
 use media_streamer::derivative::{ImageSettings, Renderer};
 use media_streamer::service::MediaService;
 use media_streamer::source::dir::DirSource;
@@ -388,6 +389,50 @@ async fn an_s3_store_serves_a_second_get_with_one_request() {
     assert_ne!(fresh.body, first.body);
     assert!(renderer.renders() >= 1);
     server.stop().await.unwrap();
+    s3.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_store_keeps_each_derivative_whole_with_its_cache_control() {
+    let s3 = S3Server::start().await;
+    let s3_client = client(&s3.endpoint());
+    s3_client
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
+    let store = DerivedStore::S3 {
+        bucket: Bucket::new(s3_client.clone(), BUCKET),
+        prefix: "_derived/".to_owned(),
+    };
+    let name = "photos/cat.jpg/w=32,fmt=webp,e=img1";
+    // (Cache-Control, Last-Modified): each written over the one before.
+    for (cache_control, modified) in [
+        (Some("private, no-store"), Some(1_700_000_000)),
+        (None, None),
+        (Some("public, max-age=60"), Some(1_700_000_001)),
+    ] {
+        let derivative = StoredDerivative {
+            bytes: Bytes::from(vec![7u8; 3000]),
+            content_type: "image/webp".to_owned(),
+            source_etag: "\"v1\"".to_owned(),
+            source_last_modified: modified.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+            cache_control: cache_control.map(str::to_owned),
+        };
+        store.put(name, &derivative).await.unwrap();
+        let object = s3_client
+            .head_object()
+            .bucket(BUCKET)
+            .key(format!("_derived/{name}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(object.cache_control(), cache_control);
+        assert_eq!(store.get(name).await.unwrap(), Some(derivative));
+    }
+    store.remove(name).await.unwrap();
+    assert_eq!(store.get(name).await.unwrap(), None);
     s3.stop().await;
 }
 
