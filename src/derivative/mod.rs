@@ -20,6 +20,7 @@ use crate::source::StoredObject;
 use params::{FormatChoice, ImageParams};
 use store::{DerivedStore, StoredDerivative};
 
+mod flight;
 mod frame;
 pub mod name;
 pub mod params;
