@@ -44,7 +44,7 @@ pub struct Renderer {
     /// never a later render's of the same derivative.
     pub(super) flights_started: AtomicU64,
     /// When each stored derivative's source was last checked (S3 stores).
-    pub(super) checked: Mutex<HashMap<String, Instant>>,
+    pub(super) checked: Mutex<CheckTimes>,
     /// Renders finished by this process.
     renders: AtomicU64,
     /// Bytes read from sources for renders.
@@ -58,6 +58,32 @@ pub struct Renderer {
 /// The most bytes of stored derivatives kept in memory: a page's thumbnails
 /// and posters, many times over. One larger than an eighth of it is not kept.
 pub const RECENT_BYTES: u64 = 32 * 1024 * 1024;
+
+/// The most bytes of names and times kept of the checks of stored
+/// derivatives' sources: some 5,000 names of 100 bytes.
+pub const CHECK_TIMES_BYTES: u64 = 1024 * 1024;
+
+/// When each stored derivative's source was last checked, by name, within
+/// [`CHECK_TIMES_BYTES`]. Every name served from an S3 store comes in, so
+/// it is bounded like the caches: the oldest checks go first (those past
+/// `recheck_after` mean nothing any more), and a name forgotten is only
+/// checked again sooner than it had to be.
+pub(super) struct CheckTimes(BoundedMap<Instant>);
+
+impl CheckTimes {
+    fn new(limit: u64) -> Self {
+        CheckTimes(BoundedMap::new(limit))
+    }
+
+    pub(super) fn get(&self, name: &str) -> Option<&Instant> {
+        self.0.get(name)
+    }
+
+    pub(super) fn insert(&mut self, name: String, at: Instant) {
+        self.0
+            .insert(&name, at, std::mem::size_of::<Instant>() as u64);
+    }
+}
 
 impl std::fmt::Debug for Renderer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -74,7 +100,7 @@ impl Renderer {
             settings,
             in_flight: Mutex::new(HashMap::new()),
             flights_started: AtomicU64::new(0),
-            checked: Mutex::new(HashMap::new()),
+            checked: Mutex::new(CheckTimes::new(CHECK_TIMES_BYTES)),
             renders: AtomicU64::new(0),
             source_bytes: AtomicU64::new(0),
             recent: Mutex::new(BoundedMap::new(RECENT_BYTES)),
@@ -349,5 +375,23 @@ mod tests {
         ] {
             assert_eq!(seconds(d), text);
         }
+    }
+
+    #[test]
+    fn the_times_of_source_checks_stay_within_their_budget() {
+        let renderer = Renderer::new(ImageSettings::default());
+        let mut checked = renderer.checked.lock().unwrap();
+        let name = |i: usize| format!("photos/{i:08}.jpg/w=640,fmt=webp,e=img1");
+        let started = Instant::now();
+        for i in 0..200_000 {
+            checked.insert(name(i), started);
+        }
+        // Each entry costs its name twice and an Instant.
+        let cost = 2 * name(0).len() + std::mem::size_of::<Instant>();
+        let most = CHECK_TIMES_BYTES as usize / cost;
+        assert_eq!(checked.0.len(), most);
+        // The oldest checks went; the latest are kept.
+        assert!(checked.get(&name(0)).is_none());
+        assert!(checked.get(&name(199_999)).is_some());
     }
 }
