@@ -12,6 +12,7 @@ mod faults;
 mod fixture;
 mod images;
 mod lambda;
+mod layers;
 mod loadtest;
 mod local;
 mod logs;
