@@ -10,6 +10,7 @@ mod edge_derived;
 mod emf;
 mod faults;
 mod fixture;
+mod golden;
 mod images;
 mod lambda;
 mod layers;
