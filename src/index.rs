@@ -6,6 +6,7 @@
 //! that would not lead back to the same object through [`parse_target`] is left
 //! out rather than linked wrongly.
 
+use crate::registry;
 use std::fmt::Write as _;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -284,7 +285,7 @@ pub(crate) fn render_with(
     html.push_str("<main>\n");
     for (name, href, size) in &files {
         let key = format!("{prefix}{name}");
-        let widths: Vec<u32> = if crate::derivative::is_decodable_image(name) {
+        let widths: Vec<u32> = if registry::has_extension(name, registry::IMAGE_EXTENSIONS) {
             SRCSET_WIDTHS
                 .into_iter()
                 .filter(|w| sizes.contains(w))
@@ -298,8 +299,9 @@ pub(crate) fn render_with(
             .iter()
             .find(|(w, _)| *w == THUMBNAIL_WIDTH)
             .map(|(_, href)| href.as_str());
-        let poster = (crate::derivative::is_frame_source(name) && sizes.contains(&POSTER_WIDTH))
-            .then(|| frame_link(&key));
+        let poster = (registry::has_extension(name, registry::FRAME_EXTENSIONS)
+            && sizes.contains(&POSTER_WIDTH))
+        .then(|| frame_link(&key));
         let preview = Preview {
             thumbnail,
             srcset: &srcset,

@@ -18,9 +18,11 @@ pub mod faststart;
 pub mod image;
 pub mod index;
 pub mod metrics;
+pub mod movie;
 pub mod mp4;
 pub mod pixels;
 pub mod protocol;
+pub mod registry;
 pub mod representation;
 pub mod service;
 pub mod signing;
@@ -82,6 +84,10 @@ pub async fn run(mode: Mode) -> Result<(), BoxError> {
             println!("{}", signed_path(&args)?);
             Ok(())
         }
+        Mode::Registry => {
+            println!("{}", registry::edge_tables());
+            Ok(())
+        }
     }
 }
 
@@ -99,18 +105,16 @@ pub fn signed_path(args: &config::SignArgs) -> Result<String, BoxError> {
     let target = protocol::key::parse_target(path).map_err(|e| format!("{path}: {e}"))?;
     let canonical = match &target {
         protocol::key::Target::Object(key) => {
-            let params = derivative::params_for(key.file_name(), query, &args.image_sizes)
+            let selection = registry::select(key.file_name(), query, &args.image_sizes, false)
                 .map_err(|e| format!("{}: {e}", args.path))?;
-            if params.is_none() && query.is_some_and(|q| !q.is_empty()) {
+            if selection.params().is_none() && query.is_some_and(|q| !q.is_empty()) {
                 return Err(format!(
                     "{}: only image and frame parameters are signed (w, h, fit, fmt, q, frame)",
                     args.path
                 )
                 .into());
             }
-            params
-                .map(|params| params.canonical())
-                .filter(|canonical| !canonical.is_empty())
+            Some(selection.canonical()).filter(|canonical| !canonical.is_empty())
         }
         protocol::key::Target::Directory(_) if query.is_some_and(|q| !q.is_empty()) => {
             return Err(format!("{}: a directory path takes no parameters", args.path).into())

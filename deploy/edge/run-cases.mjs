@@ -6,7 +6,8 @@
 //                                          SigningKeys, SigningSkewSecs and
 //                                          ImageSizes parameters
 //   cases:    [{name, target, accept}]     target: the request's path and
-//                                          query; accept: its Accept field
+//                                          query; accept: its Accept field,
+//                                          field lines separated by "\n"
 //   result:   {name, status, body, uri, query, origin}
 //             status "pass" when the request goes on (uri: its path then,
 //             query: what is left of the query, [[name, value], ...]), else
@@ -120,7 +121,13 @@ function pairs(query) {
 const results = input.cases.map(({ name, target, accept }) => {
   const at = target.indexOf('?');
   const headers = { host: { value: 'd111111abcdef8.cloudfront.net' } };
-  if (accept !== undefined && accept !== null) headers.accept = { value: accept };
+  if (accept !== undefined && accept !== null) {
+    // Several field lines: the first as value, all in multiValue, as
+    // CloudFront gives a header that came more than once.
+    const lines = accept.split('\n');
+    headers.accept = { value: lines[0] };
+    if (lines.length > 1) headers.accept.multiValue = lines.map((value) => ({ value }));
+  }
   const event = {
     version: '1.0',
     context: { eventType: 'viewer-request' },

@@ -18,31 +18,34 @@ import crypto from 'crypto';
 // Image derivatives: on a JPEG, PNG, WebP, GIF or AVIF path, any of w, h, fit,
 // fmt, q makes the request a derivative request; on an MP4, MOV or M4V path,
 // frame=SECONDS (with those if wanted) asks for the picture at that time, an
-// image derivative too (derivative::params_for has the rules of both). Its
-// parameters are checked as the function checks them (the same 400s), and the
-// path becomes the
-// derivative's stored name, as DerivativeId::stored_name writes it (source key
-// / canonical parameters, the Accept class for fmt=auto, engine version), with
-// no query: the cache key (the path) is then the canonical parameters and the
+// image derivative too (registry::select has the rules of both; a frame of a
+// WebM is the function's 415). Its parameters are checked as the function
+// checks them (the same 400s), and the path becomes the derivative's stored
+// name, as DerivativeId::stored_name writes it (source key / canonical
+// parameters, the Accept class for fmt=auto, the kind's version), with no
+// query: the cache key (the path) is then the canonical parameters and the
 // Accept class. The request goes to an origin group: S3's derived store first,
 // the function (which renders, stores and answers) when S3 has no such object.
 //
 // This file is the only hand-written copy: scripts/render-template.py puts it
 // into template.yaml without its comments, and fills the SETTINGS line from
-// the stack's parameters and the engine version in src/image/engine.rs. The
+// the stack's parameters and the TABLES line from deploy/edge/registry.json. The
 // tests run that rendered code under node (deploy/edge/run-cases.mjs).
 
 // Base64 of MEDIA_SIGNING_SECRET and of MEDIA_SIGNING_KEYS (one of them set,
-// or neither: no signed links), MEDIA_SIGNING_SKEW_SECS, MEDIA_IMAGE_SIZES and
-// the image engine's version.
-var SETTINGS = { secret: '', keys: '', skew: '30', sizes: '', engine: '' };
+// or neither: no signed links), MEDIA_SIGNING_SKEW_SECS and MEDIA_IMAGE_SIZES.
+var SETTINGS = { secret: '', keys: '', skew: '30', sizes: '' };
+
+// The tables of the representation kinds, from the function's registry
+// (src/registry.rs): the derivative parameters in canonical order, the
+// extensions of images, of movies and of videos whose frames are refused
+// (415), the formats, the q step, the latest frame time, each kind's version
+// and the refusals' texts. scripts/render-template.py writes
+// deploy/edge/registry.json (what `media-streamer registry` prints) here.
+var TABLES = {};
 
 var DOMAIN = 'media-streamer-v1';
 var SIGNED = ['expires', 'kid', 'sig'];
-var PARAMS = ['frame', 'w', 'h', 'fit', 'fmt', 'q'];
-var IMAGES = ['jpg', 'jpeg', 'png', 'webp', 'gif', 'avif'];
-var MOVIES = ['mp4', 'mov', 'm4v'];
-var FORMATS = ['auto', 'jpeg', 'png', 'webp', 'avif'];
 var MAX_KEY_BYTES = 1024;
 
 var MISSING = 'this link needs a signature';
@@ -50,9 +53,6 @@ var MALFORMED = "the link's signature parameters are malformed";
 var UNKNOWN_KEY = 'the link was signed with an unknown key';
 var EXPIRED = 'the link has expired';
 var INVALID = "the link's signature is not valid";
-var NOT_AN_IMAGE = 'image parameters (w, h, fit, fmt, q) apply to JPEG, PNG, WebP, GIF and AVIF images only';
-var FRAME_ON_IMAGE = 'frame applies to videos (MP4, MOV, M4V) only';
-var NO_FRAME = 'a video takes frame=SECONDS (with w, h, fit, fmt and q if wanted)';
 
 
 function handler(event) {
@@ -67,10 +67,13 @@ function handler(event) {
     var query = request.querystring;
     var directory = path.charAt(path.length - 1) === '/';
     var image = null;
-    if (!directory && PARAMS.some((name) => query[name])) {
+    if (!directory && TABLES.params.some((name) => query[name])) {
         image = imageParams(path, query);
         if (typeof image === 'string') {
             return refuse(400, 'Bad Request', image);
+        }
+        if (image.codec) {
+            return refuse(415, 'Unsupported Media Type', image.codec);
         }
     }
     var keys = signingKeys();
@@ -91,7 +94,7 @@ function handler(event) {
     if (image) {
         var name = path.slice(1) + '/' + (image.parts.join(',') || 'orig') +
             (image.auto ? ',accept=' + acceptClass(request.headers.accept) : '') +
-            ',e=' + SETTINGS.engine;
+            ',e=' + TABLES.versions[image.movie ? 'frame' : 'image'];
         request.uri = '/' + encodeURIComponent(name).replace(/%2F/g, '/')
             .replace(/%2C/g, ',').replace(/%3D/g, '=');
         request.querystring = {};
@@ -104,15 +107,18 @@ function handler(event) {
 }
 
 // The derivative parameters of a request for the image or movie at path, as
-// the function's parser reads them ({parts: the canonical form, auto}), or why
-// the function refuses them (400). Values are percent-decoded, names are not.
+// the function's parser reads them ({parts: the canonical form, auto, movie}),
+// why the function refuses them (a string: 400), or {codec: why} for a frame
+// of a video the function does not decode (415). Values are percent-decoded,
+// names are not.
 function imageParams(path, query) {
+    var T = TABLES;
     var file = path.slice(path.lastIndexOf('/') + 1);
     var dot = file.lastIndexOf('.');
     var ext = dot < 0 ? '' : lower(file.slice(dot + 1));
-    var movie = MOVIES.indexOf(ext) >= 0, webm = ext === 'webm';
-    if (!movie && !webm && IMAGES.indexOf(ext) < 0) {
-        return NOT_AN_IMAGE;
+    var movie = T.movies.indexOf(ext) >= 0, codec = T.text.codec[ext];
+    if (!movie && !codec && T.images.indexOf(ext) < 0) {
+        return T.text.notanimage;
     }
     var p = {};
     var names = Object.keys(query);
@@ -121,7 +127,7 @@ function imageParams(path, query) {
         if (SIGNED.indexOf(name) >= 0) {
             continue;
         }
-        if (PARAMS.indexOf(name) < 0) {
+        if (T.params.indexOf(name) < 0) {
             return "unknown parameter '" + first64(pdecode(name)) + "' (images take w, h, fit, fmt and q)";
         }
         var field = query[name];
@@ -132,18 +138,18 @@ function imageParams(path, query) {
             // S or S.F seconds: no sign, no leading zero, at most 3 decimals,
             // up to a day; canonical without trailing zeros (1.500 is 1.5).
             v = String(Number(value));
-            allowed = /^(0|[1-9][0-9]*)(\.[0-9]{1,3})?$/.test(value) && v <= 86400 ? null :
-                'the times from 0 to 86400 seconds, with at most 3 decimals';
+            allowed = /^(0|[1-9][0-9]*)(\.[0-9]{1,3})?$/.test(value) && v <= T.maxframe ? null :
+                'the times from 0 to ' + T.maxframe + ' seconds, with at most 3 decimals';
         } else if (name === 'w' || name === 'h') {
             v = unsigned(value, 4294967295);
             allowed = sizes().indexOf(v) < 0 ? sizes().join(', ') : null;
         } else if (name === 'fit') {
             allowed = v === 'inside' || v === 'cover' ? null : 'inside, cover';
         } else if (name === 'fmt') {
-            allowed = FORMATS.indexOf(v) < 0 ? FORMATS.join(', ') : null;
+            allowed = T.formats.indexOf(v) < 0 ? T.formats.join(', ') : null;
         } else {
             v = unsigned(value, 255);
-            allowed = v > 0 && v <= 100 && v % 5 === 0 ? null : 'the multiples of 5 up to 100';
+            allowed = v > 0 && v <= 100 && v % T.qstep === 0 ? null : 'the multiples of ' + T.qstep + ' up to 100';
         }
         if (allowed !== null) {
             return "'" + name + '=' + first64(value) + "' is not allowed: " + name + ' is one of ' + allowed;
@@ -153,21 +159,19 @@ function imageParams(path, query) {
         }
         p[name] = v;
     }
-    // A well-formed frame on a WebM goes on to the function, whose 415
-    // names the codecs (no room for its text here).
-    if (webm) {
-        return p.frame === undefined ? NOT_AN_IMAGE : null;
+    if (codec) {
+        return p.frame === undefined ? T.text.notanimage : { codec: codec };
     }
     if (movie !== (p.frame !== undefined)) {
-        return movie ? NO_FRAME : FRAME_ON_IMAGE;
+        return movie ? T.text.noframe : T.text.frameonimage;
     }
     if (!movie && !p.w && !p.h) {
-        return 'an image derivative takes w or h';
+        return T.text.nosize;
     }
     // In canonical order, each only when it is not the default.
-    var parts = PARAMS.filter((n) => p[n] !== undefined && p[n] !== 'inside' && p[n] !== 'auto')
+    var parts = T.params.filter((n) => p[n] !== undefined && p[n] !== 'inside' && p[n] !== 'auto')
         .map((n) => n + '=' + p[n]);
-    return { parts: parts, auto: !p.fmt || p.fmt === 'auto' };
+    return { parts: parts, auto: !p.fmt || p.fmt === 'auto', movie: movie };
 }
 
 // A decimal integer as Rust's parse::<u32|u8>() takes it (a '+' allowed), with
@@ -184,9 +188,11 @@ function sizes() {
 }
 
 // Which formats the Accept field takes, as far as fmt=auto cares: it lists
-// image/avif, else image/webp (an entry with q=0 is a refusal).
+// image/avif, else image/webp (an entry with q=0 is a refusal). Every field
+// line counts, joined with commas (RFC 9110 section 5.3), as the function
+// reads them.
 function acceptClass(field) {
-    var accept = field ? field.value : '';
+    var accept = field ? (field.multiValue || [field]).map((v) => v.value).join(', ') : '';
     return lists(accept, 'image/avif') ? 'avif' : lists(accept, 'image/webp') ? 'webp' : 'other';
 }
 

@@ -6,7 +6,7 @@
 //! against) and of the rewritten `moov`.
 
 use libfuzzer_sys::{arbitrary, fuzz_target};
-use media_streamer::faststart::rewrite_kept;
+use media_streamer::movie::rewrite_kept;
 use media_streamer::mp4::Segment;
 use media_streamer::protocol::range::ByteRange;
 

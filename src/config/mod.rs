@@ -39,6 +39,9 @@ pub enum Mode {
     Lambda(LambdaArgs),
     /// Print a signed link and exit.
     Sign(SignArgs),
+    /// Print the edge function's tables (from the registry of
+    /// representation kinds) and exit.
+    Registry,
 }
 
 impl Mode {
@@ -51,6 +54,7 @@ impl Mode {
             let cli = Cli::parse();
             match cli.command {
                 Some(Command::Sign(args)) => Mode::Sign(args),
+                Some(Command::Registry) => Mode::Registry,
                 _ => Mode::Local(cli.into_serve_args()),
             }
         }
@@ -65,7 +69,7 @@ impl Mode {
                 timestamps: true,
             },
             Mode::Lambda(args) => args.log_settings(rust_log),
-            Mode::Sign(_) => LogSettings {
+            Mode::Sign(_) | Mode::Registry => LogSettings {
                 format: LogFormat::Text,
                 filter: "warn".to_owned(),
                 timestamps: false,
@@ -175,6 +179,9 @@ pub enum Command {
     /// Print a signed link to PATH, with the keys of MEDIA_SIGNING_SECRET or
     /// MEDIA_SIGNING_KEYS.
     Sign(SignArgs),
+    /// Print the tables of the representation kinds that the CloudFront edge
+    /// function carries, as JSON (deploy/edge/registry.json).
+    Registry,
 }
 
 /// What `media-streamer sign` signs.
@@ -378,6 +385,16 @@ impl ServiceArgs {
         let cache_control = HeaderValue::from_str(&self.cache_control)
             .map_err(|_| ConfigError::CacheControl(self.cache_control.clone()))?;
         let images = self.images.settings(bucket)?;
+        let faststart = self
+            .video
+            .faststart_settings(images.recheck_after, images.store.clone());
+        // One movie index for every representation of a movie.
+        let movies = crate::movie::MovieIndex::new(crate::movie::MovieIndexSettings {
+            cache_bytes: faststart.cache_bytes,
+            faststart_max_moov_bytes: faststart.max_moov_bytes,
+            recheck_after: images.recheck_after,
+            store: images.store.clone(),
+        });
         Ok(ServiceSettings {
             cors: CorsPolicy::parse(&self.cors_allow_origin),
             denied_status: if self.denied_status == "404" {
@@ -395,11 +412,11 @@ impl ServiceArgs {
                 .unwrap_or(!lambda)
                 .then_some(self.index_page_size as usize),
             signing: self.signing.keys()?,
-            faststart: crate::faststart::Faststarts::new(
-                self.video
-                    .faststart_settings(images.recheck_after, images.store.clone()),
+            faststart: crate::faststart::Faststarts::with_movies(
+                faststart,
+                std::sync::Arc::clone(&movies),
             ),
-            images: crate::derivative::Renderer::new(images),
+            images: crate::derivative::Renderer::with_movies(images, movies),
         })
     }
 }

@@ -1,7 +1,7 @@
 //! Image derivatives: a stored image at the size and in the format a page
 //! asks for, served as a representation of its own (a strong ETag from the
-//! source's validator, the canonical parameters and the engine's version;
-//! the source's Last-Modified), so every HTTP rule holds for it as for a file.
+//! source's validator, the canonical parameters and its kind's version; no
+//! date validator), so every HTTP rule holds for it as for a file.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +15,7 @@ use crate::protocol::conditional::{EntityTag, Validators};
 use crate::protocol::delegation::{StoreCapabilities, StorePlan};
 use crate::protocol::description::Description;
 use crate::protocol::range::ByteRange;
+use crate::registry::{self, KindId};
 use crate::representation::{BodyStream, Opened, RangeReader, Representation, SourceError};
 use crate::source::StoredObject;
 use params::{FormatChoice, ImageParams};
@@ -27,7 +28,7 @@ pub mod params;
 mod render;
 pub mod store;
 
-pub use frame::{is_frame_source, MAX_FRAME_MOOV_BYTES, MAX_FRAME_READ_BYTES};
+pub use frame::{MAX_FRAME_MOOV_BYTES, MAX_FRAME_READ_BYTES};
 use render::render_once;
 pub use render::Renderer;
 pub use render::RETRY_AFTER_SECS;
@@ -91,62 +92,6 @@ impl Default for ImageSettings {
             derived_paths: false,
         }
     }
-}
-
-/// The file name extensions of the images the engine decodes.
-pub fn is_decodable_image(file_name: &str) -> bool {
-    let extension = file_name.rsplit_once('.').map_or("", |(_, e)| e);
-    ["jpg", "jpeg", "png", "webp", "gif", "avif"]
-        .iter()
-        .any(|known| extension.eq_ignore_ascii_case(known))
-}
-
-/// The derivative parameters of a request for `file_name`: `None` for the
-/// stored bytes. Images take the image parameters; videos (MP4, MOV, M4V)
-/// take `frame` with them, and otherwise ignore their query as files do;
-/// other files ignore their query unless it names a derivative parameter.
-pub fn params_for(
-    file_name: &str,
-    query: Option<&str>,
-    sizes: &[u32],
-) -> Result<Option<ImageParams>, params::ParamError> {
-    use params::ParamError;
-    let named = params::names_image_param(query);
-    // A query naming no derivative parameter (a cache-buster, `?t=1`) is
-    // ignored on an image as on any file: the edge passes it on as it is.
-    if is_decodable_image(file_name) && named {
-        return match params::parse(query, sizes)? {
-            Some(p) if p.frame_ms.is_some() => Err(ParamError::FrameOnImage),
-            Some(p) if p.width.is_none() && p.height.is_none() => Err(ParamError::NoSize),
-            p => Ok(p),
-        };
-    }
-    if is_frame_source(file_name) && named {
-        return match params::parse(query, sizes)? {
-            Some(p) if p.frame_ms.is_none() => Err(ParamError::NoFrame),
-            p => Ok(p),
-        };
-    }
-    if let Some(video) = undecoded_video(file_name).filter(|_| named) {
-        return match params::parse(query, sizes)? {
-            Some(p) if p.frame_ms.is_some() => Err(ParamError::FrameCodec(video)),
-            _ => Err(ParamError::NotAnImage),
-        };
-    }
-    if named {
-        return Err(ParamError::NotAnImage);
-    }
-    Ok(None)
-}
-
-/// A video container whose codecs the frame decoder (H.264 only) lacks, as
-/// the refusal names it, by the file name's extension.
-fn undecoded_video(file_name: &str) -> Option<&'static str> {
-    let extension = file_name.rsplit_once('.').map_or("", |(_, e)| e);
-    // WebM only: the edge function knows no other (its room is counted).
-    extension
-        .eq_ignore_ascii_case("webm")
-        .then_some("a WebM file's video (VP8, VP9 or AV1)")
 }
 
 /// The request's `Accept` field value: its field lines combined in order,
@@ -234,7 +179,16 @@ impl DerivativeId {
             name.push_str(",accept=");
             name.push_str(accept.as_str());
         }
-        format!("{}/{name},e={}", self.key, image::ENGINE_VERSION)
+        format!("{}/{name},e={}", self.key, self.version())
+    }
+
+    /// The version of its kind (`registry`): an image's or a frame's.
+    pub fn version(&self) -> &'static str {
+        let kind = match self.params.frame_ms {
+            Some(_) => KindId::Frame,
+            None => KindId::Image,
+        };
+        registry::kind(kind).version
     }
 
     /// The derivative's strong ETag for a source with `source_etag`: a
@@ -245,7 +199,7 @@ impl DerivativeId {
             source_etag,
             &self.params.canonical(),
             self.accept.map_or("", AcceptClass::as_str),
-            image::ENGINE_VERSION,
+            self.version(),
         ] {
             hash.update(part.as_bytes());
             hash.update(b"\n");
@@ -285,63 +239,104 @@ impl Representation for ImageDerivative {
 
     /// The stored derivative where there is a current one, else a render.
     async fn open(&self, _plan: &StorePlan) -> Result<Opened, SourceError> {
-        let name = self.id.stored_name();
+        let (id, mut described) = self.resolved().await?;
+        let name = id.stored_name();
         let store = self.renderer.settings.store.as_ref();
         if let Some(store) = store.filter(|s| !s.checks_source_every_read()) {
             if let Some(stored) = self.recent(&name) {
                 self.recheck_later(store, &name, &stored);
-                return Ok(self.found(stored));
+                return Ok(self.found(&id, stored));
             }
             if let Some(stored) = store.get(&name).await? {
                 self.renderer.remember(&name, &stored);
                 self.recheck_later(store, &name, &stored);
-                return Ok(self.found(stored));
+                return Ok(self.found(&id, stored));
             }
         }
-        let source = match self.source.open(&StorePlan::Describe).await? {
-            Opened::Found {
-                description,
-                reader,
-                ..
-            } => (description, reader),
-            Opened::Refused { .. } => {
-                return Err(SourceError::Upstream(
-                    "the source refused a description".into(),
-                ))
-            }
+        let source = match described.take() {
+            Some(source) => source,
+            None => self.describe_source().await?,
         };
         if let Some(store) = store.filter(|s| s.checks_source_every_read()) {
             let current = source.0.etag().to_string();
             if let Some(stored) = self.recent(&name).filter(|s| s.source_etag == current) {
-                return Ok(self.found(stored));
+                return Ok(self.found(&id, stored));
             }
             if let Some(stored) = store.get(&name).await? {
                 if stored.source_etag == current {
                     self.renderer.remember(&name, &stored);
-                    return Ok(self.found(stored));
+                    return Ok(self.found(&id, stored));
                 }
             }
         }
-        let rendered = render_once(&self.renderer, &self.id, name, source.0, source.1).await?;
-        Ok(self.found(rendered))
+        let rendered = render_once(&self.renderer, &id, name, source.0, source.1).await?;
+        Ok(self.found(&id, rendered))
     }
 }
 
+/// A stored object's description and a reader of that version.
+type Described = (Description, Arc<dyn RangeReader>);
+
 impl ImageDerivative {
+    /// The derivative as named: a frame's time resolved to the picture it
+    /// shows (`frame::resolve`), from the movie's index, which a request
+    /// within `recheck_after` of the last description trusts as is; with
+    /// the source's description when one was made for it.
+    async fn resolved(&self) -> Result<(DerivativeId, Option<Described>), SourceError> {
+        let Some(frame_ms) = self.id.params.frame_ms else {
+            return Ok((self.id.clone(), None));
+        };
+        let (indexed, described) = match self.renderer.movies.fresh(&self.id.key) {
+            Some((_, indexed)) => (indexed, None),
+            None => {
+                let (description, reader) = self.describe_source().await?;
+                let indexed = self
+                    .renderer
+                    .movies
+                    .get(&self.id.key, &description, &*reader)
+                    .await?;
+                (indexed, Some((description, reader)))
+            }
+        };
+        let shown = frame::resolve(&self.renderer, indexed, frame_ms).await?;
+        let mut id = self.id.clone();
+        id.params.frame_ms = Some(shown);
+        Ok((id, described))
+    }
+
+    /// The source's description and a reader of that version.
+    async fn describe_source(&self) -> Result<Described, SourceError> {
+        match self.source.open(&StorePlan::Describe).await? {
+            Opened::Found {
+                description,
+                reader,
+                ..
+            } => Ok((description, reader)),
+            Opened::Refused { .. } => Err(SourceError::Upstream(
+                "the source refused a description".into(),
+            )),
+        }
+    }
+
     /// The stored derivative `name` if it was read or rendered lately.
     fn recent(&self, name: &str) -> Option<StoredDerivative> {
         self.renderer.recent.lock().ok()?.get(name).cloned()
     }
 
-    fn found(&self, stored: StoredDerivative) -> Opened {
+    fn found(&self, id: &DerivativeId, stored: StoredDerivative) -> Opened {
         let description = Description {
             size: stored.bytes.len() as u64,
             validators: Validators {
-                etag: self.id.etag(&stored.source_etag),
-                last_modified: stored.source_last_modified,
+                etag: id.etag(&stored.source_etag),
+                // No date validator: the source's Last-Modified dates the
+                // stored bytes, not these, and an If-Range date would match
+                // renders of two engine versions alike.
+                last_modified: None,
             },
             content_type: stored.content_type,
-            cache_control: None,
+            // The source's own policy, kept with the derivative; without
+            // one, the server's default applies as to any object.
+            cache_control: stored.cache_control,
         };
         Opened::Found {
             description,
@@ -467,6 +462,15 @@ mod tests {
         assert_eq!(
             id.stored_name(),
             format!("photos/cat.jpg/w=640,fmt=webp,e={}", image::ENGINE_VERSION)
+        );
+        let frame = DerivativeId::new("a.mp4", p("frame=1&w=640"), None);
+        assert_eq!(
+            frame.stored_name(),
+            format!(
+                "a.mp4/frame=1&w=640,accept=other,e={}",
+                registry::FRAME_VERSION
+            )
+            .replace('&', ",")
         );
         let auto = DerivativeId::new("cat.jpg", p("w=640"), Some("image/avif,*/*"));
         assert_eq!(

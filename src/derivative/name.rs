@@ -6,12 +6,12 @@
 //! Only the one spelling `DerivativeId::stored_name` writes is taken: any
 //! other spelling of the same picture is refused, so a store holds one
 //! object per derivative and a cache one entry. A name is refused where a
-//! query with its parameters would be (`params_for`): a video frame's name
+//! query with its parameters would be (`registry::select`): a video frame's name
 //! must hold `frame=`, an image's must not.
 
 use super::params::{self, FormatChoice, ImageParams, ParamError};
-use super::{is_decodable_image, is_frame_source, AcceptClass, DerivativeId};
-use crate::image::ENGINE_VERSION;
+use super::{AcceptClass, DerivativeId};
+use crate::registry::{self, FRAME_EXTENSIONS, IMAGE_EXTENSIONS};
 
 /// Why a name is not a derivative's stored name.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -25,9 +25,9 @@ pub enum NameError {
     /// Valid parameters, written otherwise than in canonical form (a 400).
     #[error("'{0}' is not the canonical form of these parameters")]
     NotCanonical(String),
-    /// Named for another version of the engine: that derivative is not made
+    /// Named for another version of its kind: that derivative is not made
     /// any more (a 404).
-    #[error("the derivative is named for another engine version")]
+    #[error("the derivative is named for another version of its kind")]
     OtherEngine,
 }
 
@@ -41,8 +41,8 @@ impl DerivativeId {
             return Err(malformed());
         }
         let file_name = key.rsplit('/').next().unwrap_or(key);
-        let movie = is_frame_source(file_name);
-        if !movie && !is_decodable_image(file_name) {
+        let movie = registry::has_extension(file_name, FRAME_EXTENSIONS);
+        if !movie && !registry::has_extension(file_name, IMAGE_EXTENSIONS) {
             return Err(ParamError::NotAnImage.into());
         }
         let mut items: Vec<&str> = last.split(',').collect();
@@ -68,13 +68,10 @@ impl DerivativeId {
             "" => return Err(malformed()),
             query => params::parse(Some(query), sizes)?.ok_or_else(malformed)?,
         };
-        match (movie, params.frame_ms) {
-            (true, None) => return Err(ParamError::NoFrame.into()),
-            (false, Some(_)) => return Err(ParamError::FrameOnImage.into()),
-            (false, None) if params.width.is_none() && params.height.is_none() => {
-                return Err(ParamError::NoSize.into())
-            }
-            _ => {}
+        if movie {
+            registry::frame_selection(params)?;
+        } else {
+            registry::image_selection(params)?;
         }
         let canonical = params.canonical();
         if canonical != written && !(canonical.is_empty() && written == "orig") {
@@ -83,14 +80,15 @@ impl DerivativeId {
         if accept.is_some() != (params.format == FormatChoice::Auto) {
             return Err(malformed());
         }
-        if engine != ENGINE_VERSION {
-            return Err(NameError::OtherEngine);
-        }
-        Ok(DerivativeId {
+        let id = DerivativeId {
             key: key.to_owned(),
             params,
             accept,
-        })
+        };
+        if engine != id.version() {
+            return Err(NameError::OtherEngine);
+        }
+        Ok(id)
     }
 }
 
@@ -133,7 +131,8 @@ mod tests {
 
     #[test]
     fn refuses_any_other_name() {
-        let e = ENGINE_VERSION;
+        let e = registry::kind(registry::KindId::Image).version;
+        let f = registry::kind(registry::KindId::Frame).version;
         let malformed = |n: &str| Err(NameError::Malformed(n.to_owned()));
         let cases: Vec<(String, Result<DerivativeId, NameError>)> = vec![
             ("cat.jpg".into(), malformed("cat.jpg")),
@@ -186,15 +185,15 @@ mod tests {
                 Err(NameError::Params(ParamError::FrameOnImage)),
             ),
             (
-                format!("cat.mp4/w=640,frame=1,fmt=webp,e={e}"),
+                format!("cat.mp4/w=640,frame=1,fmt=webp,e={f}"),
                 Err(NameError::NotCanonical("w=640&frame=1&fmt=webp".into())),
             ),
             (
-                format!("cat.mp4/frame=1.500,fmt=webp,e={e}"),
+                format!("cat.mp4/frame=1.500,fmt=webp,e={f}"),
                 Err(NameError::NotCanonical("frame=1.500&fmt=webp".into())),
             ),
             (
-                format!("cat.mp4/frame=01,fmt=webp,e={e}"),
+                format!("cat.mp4/frame=01,fmt=webp,e={f}"),
                 Err(NameError::Params(
                     params::parse(Some("frame=01"), DEFAULT_SIZES).unwrap_err(),
                 )),
@@ -219,6 +218,14 @@ mod tests {
             ),
             (
                 "cat.jpg/w=640,fmt=webp,e=img0".into(),
+                Err(NameError::OtherEngine),
+            ),
+            (
+                format!("cat.jpg/w=640,fmt=webp,e={f}"),
+                Err(NameError::OtherEngine),
+            ),
+            (
+                format!("cat.mp4/frame=1,fmt=webp,e={e}"),
                 Err(NameError::OtherEngine),
             ),
         ];

@@ -19,6 +19,7 @@ use super::store::StoredDerivative;
 use super::{DerivativeId, ImageSettings, MAX_SOURCE_BYTES};
 use crate::bounded::BoundedMap;
 use crate::image::{self, ImageError, RenderSpec};
+use crate::movie::{MovieIndex, MovieIndexSettings};
 use crate::protocol::description::Description;
 use crate::protocol::range::ByteRange;
 use crate::representation::{read_exact, BodyStream, RangeReader, SourceError};
@@ -53,6 +54,8 @@ pub struct Renderer {
     /// that a derivative asked for again is served as a file is: no read of
     /// the store.
     pub(super) recent: Mutex<BoundedMap<StoredDerivative>>,
+    /// The movies' indexes frames are planned from (shared with faststart).
+    pub(super) movies: Arc<MovieIndex>,
 }
 
 /// The most bytes of stored derivatives kept in memory: a page's thumbnails
@@ -94,8 +97,20 @@ impl std::fmt::Debug for Renderer {
 }
 
 impl Renderer {
+    /// A renderer with a movie index of its own.
     pub fn new(settings: ImageSettings) -> Arc<Self> {
+        let movies = MovieIndex::new(MovieIndexSettings {
+            store: settings.store.clone(),
+            recheck_after: settings.recheck_after,
+            ..MovieIndexSettings::default()
+        });
+        Self::with_movies(settings, movies)
+    }
+
+    /// A renderer that plans frames from `movies`.
+    pub fn with_movies(settings: ImageSettings, movies: Arc<MovieIndex>) -> Arc<Self> {
         Arc::new(Renderer {
+            movies,
             permits: Arc::new(Semaphore::new(settings.workers.max(1))),
             settings,
             in_flight: Mutex::new(HashMap::new()),
@@ -182,7 +197,9 @@ pub(super) async fn render(
         content_type: rendered.content_type.to_owned(),
         source_etag: source.etag().to_string(),
         source_last_modified: source.last_modified(),
-        cache_control: None,
+        // The source's caching policy is the derivative's (a `private`
+        // photo's thumbnails are private too).
+        cache_control: source.cache_control.clone(),
     };
     if let Some(store) = &renderer.settings.store {
         renderer.remember(name, &derivative);

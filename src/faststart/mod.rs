@@ -1,12 +1,13 @@
 //! Faststart on the fly: a movie whose `moov` follows its media data is
 //! served with `moov` moved before the first `mdat` (`crate::mp4` rewrites
-//! it), as a representation of its own: a strong ETag of its own, the
-//! source's Last-Modified, every range and condition exact over its bytes.
+//! it), as a representation of its own: a strong ETag of its own, no date
+//! validator, every range and condition exact over its bytes.
 //! Any other file (already faststart, fragmented, not a movie, malformed) is
 //! served as stored, with the stored ETag.
 //!
-//! The layout is found from box headers alone and `moov` is read once per
-//! object version, then kept in a cache bounded in bytes. With the layout
+//! The layout comes from the movie index (`crate::movie`): box headers and
+//! `moov` read once per object version for every representation of the
+//! movie. With the layout
 //! known, a request costs the stored object's round trips: on S3 one
 //! conditional GetObject (pinned to the version with `If-Match`), as long as
 //! the cached layout is younger than `recheck_after`; after that the object
@@ -20,28 +21,20 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::bounded::BoundedMap;
-use crate::derivative::store::{DerivedStore, StoredDerivative};
-use crate::mp4::{self, Faststart, Layout, Segment};
-pub use kept::rewrite_kept;
-use kept::{encode_layout, stored_name};
-
-mod kept;
+use crate::derivative::store::DerivedStore;
+use crate::movie::{MovieIndex, MovieIndexSettings};
+use crate::mp4::{Faststart, Segment};
 use crate::protocol::conditional::{EntityTag, Validators};
 use crate::protocol::decision::ReadMethod;
 use crate::protocol::delegation::{StoreCapabilities, StorePlan};
 use crate::protocol::description::Description;
 use crate::protocol::range::ByteRange;
-use crate::representation::{
-    read_exact, BodyStream, Opened, RangeReader, Representation, SourceError,
-};
+use crate::representation::{BodyStream, Opened, RangeReader, Representation, SourceError};
 use crate::source::StoredObject;
 
 /// The version of the rewrite, part of every faststart ETag: a change in
 /// what the rewrite writes must change it.
 pub const FASTSTART_VERSION: &str = "fs1";
-
-/// The file name extensions of the movies that may be rewritten.
-const MOVIE_EXTENSIONS: [&str; 5] = ["mp4", "mov", "m4a", "m4v", "3gp"];
 
 /// Settings of faststart, from configuration.
 #[derive(Clone, Debug)]
@@ -73,14 +66,6 @@ impl Default for FaststartSettings {
     }
 }
 
-/// Whether a key names a movie that faststart looks at.
-pub fn is_movie(file_name: &str) -> bool {
-    let extension = file_name.rsplit_once('.').map_or("", |(_, e)| e);
-    MOVIE_EXTENSIONS
-        .iter()
-        .any(|known| extension.eq_ignore_ascii_case(known))
-}
-
 /// What one version of one object is served as.
 #[derive(Debug)]
 enum Analysis {
@@ -108,7 +93,7 @@ struct Entry {
 pub struct Faststarts {
     settings: FaststartSettings,
     cache: Mutex<BoundedMap<Entry>>,
-    analyses: std::sync::atomic::AtomicU64,
+    movies: Arc<MovieIndex>,
 }
 
 impl std::fmt::Debug for Faststarts {
@@ -120,10 +105,23 @@ impl std::fmt::Debug for Faststarts {
 }
 
 impl Faststarts {
+    /// Faststart with a movie index of its own.
     pub fn new(settings: FaststartSettings) -> Arc<Self> {
+        let movies = MovieIndex::new(MovieIndexSettings {
+            cache_bytes: settings.cache_bytes,
+            faststart_max_moov_bytes: settings.max_moov_bytes,
+            recheck_after: settings.recheck_after,
+            store: settings.store.clone(),
+        });
+        Self::with_movies(settings, movies)
+    }
+
+    /// Faststart from the layouts `movies` finds (its
+    /// `faststart_max_moov_bytes` is the bound that applies).
+    pub fn with_movies(settings: FaststartSettings, movies: Arc<MovieIndex>) -> Arc<Self> {
         Arc::new(Faststarts {
             cache: Mutex::new(BoundedMap::new(settings.cache_bytes)),
-            analyses: 0.into(),
+            movies,
             settings,
         })
     }
@@ -132,9 +130,10 @@ impl Faststarts {
         &self.settings
     }
 
-    /// How many object versions were analysed (box headers read), for tests.
+    /// How many movie indexes were made from movies' bytes (box headers
+    /// read), for tests.
     pub fn analyses(&self) -> u64 {
-        self.analyses.load(std::sync::atomic::Ordering::Relaxed)
+        self.movies.made()
     }
 
     fn cached(&self, key: &str) -> Option<(Description, Arc<Analysis>, Instant)> {
@@ -163,61 +162,25 @@ impl Faststarts {
         if let Ok(mut cache) = self.cache.lock() {
             cache.remove(key);
         }
+        self.movies.forget(key);
     }
 
-    /// Reads the top-level box headers and, for a movie to move, its `moov`.
-    /// Anything malformed is served as stored; only the reader's own failures
-    /// are errors. A layout to move is kept in the derived store, if any.
+    /// What this version of `key` is served as, from its movie index (read
+    /// once for every representation of the movie, in one flight, parsed
+    /// and rewritten off the event loops, kept in the derived store).
+    /// Anything malformed is served as stored; only the reader's own
+    /// failures are errors.
     async fn analyse(
         &self,
         key: &str,
         source: &Description,
         reader: &dyn RangeReader,
     ) -> Result<Analysis, SourceError> {
-        if let Some(analysis) = self.stored(key, source).await {
-            return Ok(analysis);
-        }
-        self.analyses
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let boxes = match mp4::scan_top_level(reader, source.size).await {
-            Ok(boxes) => boxes,
-            Err(mp4::Mp4Error::Read(e)) => return Err(e),
-            Err(_) => return Ok(Analysis::AsStored),
-        };
-        let Layout::Faststart { moov } = mp4::classify(&boxes, self.settings.max_moov_bytes) else {
-            return Ok(Analysis::AsStored);
-        };
-        let bytes = read_exact(reader, moov.offset, moov.size).await?;
-        let Ok(faststart) = mp4::rewrite(&boxes, &bytes) else {
-            return Ok(Analysis::AsStored);
-        };
-        if let Some(store) = self.settings.store.clone() {
-            let kept = StoredDerivative {
-                bytes: encode_layout(&boxes, &bytes),
-                content_type: "application/octet-stream".to_owned(),
-                source_etag: source.etag().to_string(),
-                source_last_modified: source.last_modified(),
-                cache_control: None,
-            };
-            let name = stored_name(key);
-            tokio::spawn(async move {
-                if let Err(e) = store.put(&name, &kept).await {
-                    tracing::warn!(name, error = %e, "a movie's layout could not be stored");
-                }
-            });
-        }
-        Ok(Analysis::Faststart(Arc::new(faststart)))
-    }
-
-    /// The layout kept in the derived store for this version of `key`.
-    async fn stored(&self, key: &str, source: &Description) -> Option<Analysis> {
-        let store = self.settings.store.as_ref()?;
-        let kept = store.get(&stored_name(key)).await.ok()??;
-        if kept.source_etag != source.etag().to_string() {
-            return None;
-        }
-        let faststart = rewrite_kept(&kept.bytes, source.size)?;
-        Some(Analysis::Faststart(Arc::new(faststart)))
+        let indexed = self.movies.get(key, source, reader).await?;
+        Ok(match &indexed.faststart {
+            Some(faststart) => Analysis::Faststart(Arc::clone(faststart)),
+            None => Analysis::AsStored,
+        })
     }
 }
 
@@ -325,7 +288,9 @@ impl FaststartMovie {
             size: faststart.size,
             validators: Validators {
                 etag: faststart_etag(source.etag()),
-                last_modified: source.last_modified(),
+                // The source's date is that of the stored bytes; these are
+                // a rewrite of them, validated by their ETag alone.
+                last_modified: None,
             },
             content_type: source.content_type.clone(),
             cache_control: source.cache_control.clone(),
@@ -392,23 +357,6 @@ impl RangeReader for FaststartReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_the_movies_it_looks_at() {
-        let cases = [
-            ("a.mp4", true),
-            ("clip.MOV", true),
-            ("song.m4a", true),
-            ("x.m4v", true),
-            ("phone.3gp", true),
-            ("a.mkv", false),
-            ("mp4", false),
-            ("a.mp4.txt", false),
-        ];
-        for (name, movie) in cases {
-            assert_eq!(is_movie(name), movie, "{name}");
-        }
-    }
 
     #[test]
     fn tags_follow_the_stored_version() {

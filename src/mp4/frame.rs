@@ -33,6 +33,10 @@ pub struct FramePlan {
     /// The byte ranges of the file holding `samples`, in file order, those
     /// closer than [`READ_GAP_BYTES`] merged.
     pub reads: Vec<ByteRange>,
+    /// The target's presentation time, in milliseconds rounded up (0 for a
+    /// picture shown before the start): asking for this time shows the
+    /// same picture, unless pictures less than 1 ms apart follow it.
+    pub shown_ms: u64,
 }
 
 /// Where one sample's bytes are in the file.
@@ -140,6 +144,8 @@ pub fn frame_plan(track: &Track, seconds: f64, max_bytes: u64) -> Result<FramePl
         ranks[i] = rank;
     }
     let reads = coalesce(&samples)?;
+    let shown = target_key.0.max(0) as u128 * 1000;
+    let shown_ms = u64::try_from(shown.div_ceil(u128::from(track.timescale))).unwrap_or(u64::MAX);
     Ok(FramePlan {
         samples: samples
             .iter()
@@ -151,6 +157,7 @@ pub fn frame_plan(track: &Track, seconds: f64, max_bytes: u64) -> Result<FramePl
         target_rank,
         ranks,
         reads,
+        shown_ms,
     })
 }
 

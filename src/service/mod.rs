@@ -14,14 +14,15 @@ use http::{Request, Response, StatusCode};
 
 use crate::body::{AccessRecord, ResponseBody};
 use crate::cors::{self, CorsPolicy};
-use crate::derivative::params::{ImageParams, ParamError};
+use crate::derivative::params::ParamError;
 use crate::derivative::{DerivativeId, ImageDerivative, Renderer};
-use crate::faststart::{is_movie, FaststartMovie, Faststarts};
+use crate::faststart::{FaststartMovie, Faststarts};
 use crate::index;
 use crate::protocol::decision::{ReadMethod, ReadRequest};
 use crate::protocol::headers as heads;
 use crate::protocol::key::{parse_target, KeyError, ObjectKey, Target};
 use crate::protocol::range::RangeLimits;
+use crate::registry::Selection;
 use crate::representation::SourceError;
 use crate::signing::SigningKeys;
 use crate::source::{Source, StoredObject};
@@ -138,8 +139,8 @@ impl MediaService {
                 return self.index(request, &prefix, is_head).await;
             }
         };
-        let params = match self.derivative_params(&key, request.uri.query()) {
-            Ok(params) => params,
+        let selection = match self.select(&key, request.uri.query()) {
+            Ok(selection) => selection,
             Err(e) => {
                 let status = if e.is_unsupported_media() {
                     StatusCode::UNSUPPORTED_MEDIA_TYPE
@@ -149,7 +150,7 @@ impl MediaService {
                 return fixed(heads::refused(status, &e.to_string()), is_head);
             }
         };
-        let canonical = params.as_ref().map(ImageParams::canonical);
+        let canonical = Some(selection.canonical()).filter(|c| !c.is_empty());
         let signed_path = crate::signing::signed_path(key.as_str(), canonical.as_deref());
         if let Err(refusal) = self.check_signature(&signed_path, request, is_head) {
             return *refusal;
@@ -159,28 +160,29 @@ impl MediaService {
             source: Arc::clone(&self.source),
             key: key.clone(),
         };
-        let mut response = match params {
-            None if self.settings.faststart.settings().enabled && is_movie(key.file_name()) => {
+        let mut response = match selection {
+            Selection::Faststart => {
                 let movie = FaststartMovie {
                     source: object,
                     faststarts: Arc::clone(&self.settings.faststart),
                 };
                 self.serve(&movie, &read).await
             }
-            None => self.serve(&object, &read).await,
-            Some(params) => {
+            Selection::Stored => self.serve(&object, &read).await,
+            Selection::Image(params) | Selection::Frame(params) => {
                 let accept = crate::derivative::accept_field(&request.headers);
                 let derivative = ImageDerivative {
                     id: DerivativeId::new(key.as_str(), params, accept.as_deref()),
                     source: object,
                     renderer: Arc::clone(&self.settings.images),
                 };
+                let vary = derivative.id.accept.and(selection.kind().vary);
                 let served = self.serve(&derivative, &read).await;
                 served.map(|mut response| {
-                    if derivative.id.accept.is_some() {
+                    if let Some(vary) = vary {
                         response
                             .headers_mut()
-                            .insert(header::VARY, HeaderValue::from_static("accept"));
+                            .insert(header::VARY, HeaderValue::from_static(vary));
                     }
                     response
                 })
@@ -212,15 +214,11 @@ impl MediaService {
             })
     }
 
-    /// The derivative parameters of a request for `key`: `None` for the
-    /// stored bytes (`derivative::params_for`).
-    fn derivative_params(
-        &self,
-        key: &ObjectKey,
-        query: Option<&str>,
-    ) -> Result<Option<ImageParams>, ParamError> {
+    /// The representation a request for `key` selects (`registry::select`).
+    fn select(&self, key: &ObjectKey, query: Option<&str>) -> Result<Selection, ParamError> {
         let sizes = &self.settings.images.settings().sizes;
-        crate::derivative::params_for(key.file_name(), query, sizes)
+        let faststart = self.settings.faststart.settings().enabled;
+        crate::registry::select(key.file_name(), query, sizes, faststart)
     }
 
     /// The index page of a directory path, when the index is on.

@@ -134,7 +134,11 @@ async fn clients_reading_a_byte_a_second_hold_a_bounded_amount_each() {
     while held.now() != 0 && left.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(held.now(), 0, "bytes still held 10 s after the clients left");
+    assert_eq!(
+        held.now(),
+        0,
+        "bytes still held 10 s after the clients left"
+    );
 }
 
 #[test]

@@ -54,8 +54,8 @@ struct Pinned {
 }
 
 /// The versions the table is pinned for, one row per kind: the one place to
-/// change when a kind gets a version of its own (frames carry the image
-/// engine's today) or a version moves.
+/// change when a kind gets a version of its own or a version moves (the
+/// registry of representation kinds, `src/registry.rs`, declares them).
 const PINNED_FOR: &[Pinned] = &[
     Pinned {
         kind: Kind::Image,
@@ -65,9 +65,9 @@ const PINNED_FOR: &[Pinned] = &[
     },
     Pinned {
         kind: Kind::Frame,
-        name: "image::ENGINE_VERSION",
-        current: image::ENGINE_VERSION,
-        pinned_for: "img1",
+        name: "registry::FRAME_VERSION",
+        current: media_streamer::registry::FRAME_VERSION,
+        pinned_for: "frm1",
     },
 ];
 
@@ -285,8 +285,9 @@ async fn computed_bytes_are_pinned_to_their_version() {
     assert!(
         changed.is_empty(),
         "the output bytes changed under the same version: {changed:#?}\n\
-         Move the version ({}; the CloudFront edge function carries image::ENGINE_VERSION \
-         too: run scripts/render-template.py), set PINNED_FOR's pinned_for to the new value \
+         Move the version ({}; the CloudFront edge function carries the kinds' versions \
+         too: run `cargo run -- registry > deploy/edge/registry.json` and \
+         scripts/render-template.py), set PINNED_FOR's pinned_for to the new value \
          and re-pin the table with the hashes now:\n{table}",
         versions.join(", ")
     );

@@ -436,6 +436,97 @@ async fn an_s3_store_keeps_each_derivative_whole_with_its_cache_control() {
     s3.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_derivative_carries_its_source_s_cache_control_rendered_and_stored() {
+    let s3 = S3Server::start().await;
+    let s3_client = client(&s3.endpoint());
+    s3_client
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
+    // (key, the source's Cache-Control, what its derivatives must carry)
+    let cases = [
+        (
+            "private.jpg",
+            Some("private, no-store"),
+            "private, no-store",
+        ),
+        (
+            "public.jpg",
+            Some("public, max-age=31536000, immutable"),
+            "public, max-age=31536000, immutable",
+        ),
+        ("plain.jpg", None, crate::fixture::CACHE_CONTROL),
+    ];
+    for (key, cache_control, _) in cases {
+        s3_client
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .content_type("image/jpeg")
+            .set_cache_control(cache_control.map(str::to_owned))
+            .body(ByteStream::from(fixture_image("orient-6.jpg")))
+            .send()
+            .await
+            .unwrap();
+    }
+    let start = || {
+        let images = ImageSettings {
+            store: Some(DerivedStore::S3 {
+                bucket: Bucket::new(s3_client.clone(), BUCKET),
+                prefix: "_derived/".to_owned(),
+            }),
+            ..ImageSettings::default()
+        };
+        let source = Arc::new(S3Source::new(s3_client.clone(), BUCKET, "", None));
+        serve(source, images)
+    };
+    // Rendered, then read back from the store by a new process.
+    for round in ["rendered", "stored"] {
+        let (server, renderer) = start().await;
+        for (key, source_policy, expected) in cases {
+            let target = format!("/{key}?w=32&fmt=webp");
+            let response = send(server.addr, "GET", &target, &[]).await;
+            assert_eq!(response.status, 200, "{round} {key}");
+            assert_eq!(
+                response.header("cache-control"),
+                Some(expected),
+                "{round} {key}"
+            );
+            assert_eq!(response.header("last-modified"), None, "{round} {key}");
+            if round == "rendered" {
+                // The store is written beside the answer: wait for it.
+                let stored_key = format!(
+                    "_derived/{key}/w=32,fmt=webp,e={}",
+                    media_streamer::image::ENGINE_VERSION
+                );
+                let mut stored = None;
+                for _ in 0..50 {
+                    let head = s3_client
+                        .head_object()
+                        .bucket(BUCKET)
+                        .key(&stored_key)
+                        .send()
+                        .await;
+                    if let Ok(head) = head {
+                        stored = Some(head);
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                let stored = stored.expect("the derivative is stored");
+                assert_eq!(stored.cache_control(), source_policy, "{key}");
+            }
+        }
+        let renders = if round == "rendered" { 3 } else { 0 };
+        assert_eq!(renderer.renders(), renders, "{round}");
+        server.stop().await.unwrap();
+    }
+    s3.stop().await;
+}
+
 /// Opens a connection and asks for `target`, then hands the connection back
 /// unread: the test drops it to leave before the answer.
 async fn ask_and_hold(addr: std::net::SocketAddr, target: &str) -> tokio::net::TcpStream {

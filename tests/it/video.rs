@@ -472,7 +472,10 @@ async fn a_derived_store_keeps_the_layout_for_new_processes() {
     let answer = send(first_server.addr, "GET", &target, &[]).await;
     assert_eq!(answer.status, 200);
     assert_eq!(first.analyses(), 1);
-    let layout = kept.path().join(MOOV_AT_END).join("faststart,e=fs1");
+    let layout = kept
+        .path()
+        .join(MOOV_AT_END)
+        .join(format!("index,e={}", media_streamer::movie::INDEX_VERSION));
     for _ in 0..100 {
         if layout.exists() {
             break;
@@ -489,4 +492,72 @@ async fn a_derived_store_keeps_the_layout_for_new_processes() {
     assert_eq!(again.header("etag"), answer.header("etag"));
     assert_eq!(second.analyses(), 0, "read from the store, not the movie");
     second_server.stop().await.unwrap();
+}
+
+/// One movie index per stored version, shared by faststart and frames: a
+/// burst of first requests for the faststart answer and for frames reads the
+/// movie's box headers and `moov` once. Frames are named by the picture they
+/// show: times that show one picture (the fixture has one every 0.1 s) are
+/// one derivative, with one ETag and one render.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_index_per_movie_and_frames_named_by_the_picture_they_show() {
+    use media_streamer::movie::{MovieIndex, MovieIndexSettings};
+    let fixture = Fixture::new();
+    let movies = MovieIndex::new(MovieIndexSettings::default());
+    let mut with = settings();
+    with.faststart = Faststarts::with_movies(FaststartSettings::default(), Arc::clone(&movies));
+    let images = ImageSettings {
+        workers: 2,
+        ..ImageSettings::default()
+    };
+    let renderer = Renderer::with_movies(images, Arc::clone(&movies));
+    with.images = Arc::clone(&renderer);
+    let source = Arc::new(DirSource::new(&fixture.root).unwrap());
+    let server = TestServer::start_service(MediaService::new(source, with), default_local()).await;
+
+    // The picture at 1.2 s is shown until 1.3 s.
+    let same_picture = ["1.2", "1.25", "1.299", "1.2", "1.25", "1.299"];
+    let mut targets: Vec<String> = same_picture
+        .iter()
+        .map(|t| format!("/{MOOV_AT_END}?frame={t}&w=64&fmt=jpeg"))
+        .collect();
+    targets.extend((0..6).map(|_| format!("/{MOOV_AT_END}")));
+    let answers = futures_util::future::join_all(
+        targets
+            .iter()
+            .map(|target| send(server.addr, "GET", target, &[])),
+    )
+    .await;
+    for (target, answer) in targets.iter().zip(&answers) {
+        assert_eq!(answer.status, 200, "{target}");
+    }
+    assert_eq!(movies.made(), 1, "the box headers and moov read once");
+    let frames = &answers[..same_picture.len()];
+    for answer in frames {
+        assert_eq!(answer.header("etag"), frames[0].header("etag"));
+        assert_eq!(answer.body, frames[0].body);
+    }
+    assert_eq!(renderer.renders(), 1, "one picture, one render");
+    let faststart = &answers[same_picture.len()..];
+    assert_eq!(
+        top_level_kinds(&faststart[0].body),
+        ["ftyp", "free", "moov", "mdat"]
+    );
+
+    // The next picture is another derivative; a time past the end is refused
+    // from the index, with nothing rendered.
+    let next = send(
+        server.addr,
+        "GET",
+        &format!("/{MOOV_AT_END}?frame=1.3&w=64&fmt=jpeg"),
+        &[],
+    )
+    .await;
+    assert_eq!(next.status, 200);
+    assert_ne!(next.header("etag"), frames[0].header("etag"));
+    let past = send(server.addr, "GET", &format!("/{MOOV_AT_END}?frame=3"), &[]).await;
+    assert_eq!(past.status, 422);
+    assert_eq!(renderer.renders(), 2);
+    assert_eq!(movies.made(), 1);
+    server.stop().await.unwrap();
 }

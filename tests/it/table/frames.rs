@@ -53,7 +53,7 @@ fn frame(b: &Builder<'_>, query: &str) -> Rep {
         content_type: rendered.content_type.to_owned(),
         data: rendered.bytes,
         etag: id.etag(&source.etag).to_string(),
-        last_modified: source.last_modified,
+        last_modified: None,
     }
 }
 

@@ -1,22 +1,23 @@
-//! A movie's layout as the derived store keeps it, so that a new process
+//! A movie's index as the derived store keeps it, so that a new process
 //! reads one object instead of a movie's box headers and `moov`.
 
 use bytes::Bytes;
 
-use super::FASTSTART_VERSION;
+use super::INDEX_VERSION;
 use crate::mp4::{self, BoxHeader};
 
-/// The name of a movie's layout in the derived store.
+/// The name of a movie's index in the derived store.
 pub(super) fn stored_name(key: &str) -> String {
-    format!("{key}/faststart,e={FASTSTART_VERSION}")
+    format!("{key}/index,e={INDEX_VERSION}")
 }
 
-/// A movie's layout as kept: `fs1`, the number of top-level boxes (u32),
+/// A movie's index as kept: `mi1`, the number of top-level boxes (u32),
 /// each box's type, offset, header length and size (big-endian), then the
-/// stored `moov`, from which the rewrite is made again.
+/// stored `moov` (empty when it was not read), from which the rest is made
+/// again.
 pub(super) fn encode_layout(boxes: &[BoxHeader], moov: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(8 + boxes.len() * 28 + moov.len());
-    out.extend_from_slice(FASTSTART_VERSION.as_bytes());
+    out.extend_from_slice(INDEX_VERSION.as_bytes());
     out.extend_from_slice(&(boxes.len() as u32).to_be_bytes());
     for b in boxes {
         out.extend_from_slice(&b.kind);
@@ -30,7 +31,7 @@ pub(super) fn encode_layout(boxes: &[BoxHeader], moov: &[u8]) -> Bytes {
 
 /// The boxes and `moov` of a kept layout; `None` for anything else.
 pub(super) fn decode_layout(bytes: &[u8]) -> Option<(Vec<BoxHeader>, &[u8])> {
-    let rest = bytes.strip_prefix(FASTSTART_VERSION.as_bytes())?;
+    let rest = bytes.strip_prefix(INDEX_VERSION.as_bytes())?;
     let count = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
     if count > mp4::MAX_TOP_LEVEL_BOXES {
         return None;
@@ -87,10 +88,10 @@ mod tests {
         assert_eq!(read_moov, moov);
         for bad in [
             &b""[..],
-            b"fs1",
-            b"fs2\0\0\0\0",
-            b"fs1\0\0\0\x02short",
-            b"fs1\xff\xff\xff\xff",
+            b"mi1",
+            b"fs1\0\0\0\0",
+            b"mi1\0\0\0\x02short",
+            b"mi1\xff\xff\xff\xff",
         ] {
             assert!(decode_layout(bad).is_none(), "{bad:?}");
         }
