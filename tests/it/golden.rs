@@ -12,12 +12,15 @@
 //!
 //! Every case is rendered twice, one after the other and then all at once on
 //! two workers: the bytes must not depend on timing (AVIF is encoded on one
-//! thread). The same hashes came out on x86_64 (AVX2) with libjpeg-turbo's
-//! SIMD built (nasm installed, as scripts/test.sh does) and without it, and
-//! with rav1e's assembly (`--features x86-asm`): the SIMD paths compute what
-//! the portable code does. Left out, with the reason: sources with an ICC
-//! profile (moxcms picks its transform, with FMA or without, by the CPU at
-//! run time, so a hash pinned on one machine may not hold on another).
+//! thread). The image rows came out the same on x86_64 (AVX2) with
+//! libjpeg-turbo's SIMD built (nasm installed, as scripts/test.sh does) and
+//! without it, with rav1e's assembly (`--features x86-asm`), and on aarch64
+//! (Lambda's architecture, the test built with cargo-zigbuild and run under
+//! qemu-aarch64): the SIMD paths compute what the portable code does. The
+//! frame rows do not hold everywhere: see [`makes_the_pinned_frames`]. Left
+//! out, with the reason: sources with an ICC profile (moxcms picks its
+//! transform, with FMA or without, by the CPU at run time, so a hash pinned
+//! on one machine may not hold on another).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -77,6 +80,27 @@ fn pinned(kind: Kind) -> &'static Pinned {
         .iter()
         .find(|p| p.kind == kind)
         .expect("every kind of the table has a version in PINNED_FOR")
+}
+
+/// Whether this machine makes the frame bytes the table pins. Not every one
+/// does: the openh264 crate's YUV to RGB conversion (`write_rgb8`, which
+/// `video::decode_frame` calls) picks its arithmetic by the CPU at run time,
+/// fixed point with AVX2 on x86_64, floating point with fused multiply-adds
+/// (aarch64) or without them elsewhere. Under qemu-aarch64 every image row
+/// holds and the three frames hash differently; with the conversion done in
+/// integers (BT.601 limited range, 8-bit fixed point) in place of
+/// `write_rgb8`, the frames hash the same on both, so the decoder is not the
+/// cause. Until the project converts in integers itself (a change of frame
+/// bytes: the version moves), the frame rows are pinned for the AVX2 path
+/// (this machine and CI) and skipped, with a line saying so, elsewhere.
+#[cfg(target_arch = "x86_64")]
+fn makes_the_pinned_frames() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn makes_the_pinned_frames() -> bool {
+    false
 }
 
 /// The sources, as served (`/NAME`), and the file each is a copy of.
@@ -271,6 +295,13 @@ async fn computed_bytes_are_pinned_to_their_version() {
     let mut changed = Vec::new();
     for (case, hash) in TABLE.iter().zip(&first) {
         if case.sha256 == hash {
+            continue;
+        }
+        if case.kind == Frame && !makes_the_pinned_frames() {
+            println!(
+                "{}: not compared, this CPU converts frames to RGB otherwise ({hash})",
+                case.target
+            );
             continue;
         }
         let version = pinned(case.kind);
