@@ -74,7 +74,7 @@ pub const UNDECODED_VIDEO: &[(&str, &str)] = &[("webm", "a WebM file's video (VP
 
 /// The version of a frame's bytes: the MP4 sample planning, the H.264
 /// decoder (OpenH264) and its YUV conversion, then the image engine.
-pub const FRAME_VERSION: &str = "frm1";
+pub const FRAME_VERSION: &str = "frm2";
 
 /// Every kind, in the order `select` tries them.
 pub const KINDS: [Kind; 4] = [

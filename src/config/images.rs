@@ -68,9 +68,10 @@ pub struct ImageArgs {
     #[arg(long, env = "MEDIA_DERIVED_PREFIX")]
     pub derived_prefix: Option<String>,
 
-    /// Seconds a derivative stored in S3 is served before its source is
-    /// checked again (a HeadObject, in the background); a changed source has
-    /// it rendered anew. A directory store checks on every request.
+    /// Seconds a source's version, once described, names its derivatives
+    /// stored in S3 (under names holding that version) before the source is
+    /// described again (a HeadObject); a changed source has them rendered
+    /// anew. A directory store describes the source on every request.
     #[arg(long, env = "MEDIA_DERIVED_RECHECK_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub derived_recheck_secs: u64,

@@ -4,7 +4,7 @@
 //! date validator), so every HTTP rule holds for it as for a file.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -69,8 +69,9 @@ pub struct ImageSettings {
     /// The most samples a video frame may need decoded (from the keyframe
     /// before it); past it, 422 naming the cap, before any sample is read.
     pub frame_max_samples: usize,
-    /// How long a stored derivative is served before its source is checked
-    /// again, where that check costs a round trip (S3).
+    /// How long a source's version, once described, names its derivatives
+    /// (stored under names holding it) before the source is described
+    /// again, where that costs a round trip (S3).
     pub recheck_after: Duration,
     /// Whether a path under an S3 store's prefix names the derivative stored
     /// there (`MEDIA_DERIVED_PATHS`), as the CloudFront edge function asks.
@@ -182,6 +183,18 @@ impl DerivativeId {
         format!("{}/{name},e={}", self.key, self.version())
     }
 
+    /// Its name in the derived store for the source version tagged
+    /// `source_etag`: the stored name, then `,s=` and 16 hex digits of the
+    /// SHA-256 of the source's ETag. A derivative of another version of the
+    /// source has another name, so no render of an old version (one that
+    /// began before a replacement and finished after) is ever served for a
+    /// new one.
+    pub fn versioned_name(&self, source_etag: &str) -> String {
+        let digest = Sha256::digest(source_etag.as_bytes());
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{},s={hex}", self.stored_name())
+    }
+
     /// The version of its kind (`registry`): an image's or a frame's.
     pub fn version(&self) -> &'static str {
         let kind = match self.params.frame_ms {
@@ -238,37 +251,50 @@ impl Representation for ImageDerivative {
     }
 
     /// The stored derivative where there is a current one, else a render.
+    /// The stored derivative of the source's version where there is one,
+    /// else a render. The version is the one described within
+    /// `recheck_after` (S3 stores: no HeadObject then), else described now.
     async fn open(&self, _plan: &StorePlan) -> Result<Opened, SourceError> {
         let (id, mut described) = self.resolved().await?;
-        let name = id.stored_name();
         let store = self.renderer.settings.store.as_ref();
-        if let Some(store) = store.filter(|s| !s.checks_source_every_read()) {
-            if let Some(stored) = self.recent(&name) {
-                self.recheck_later(store, &name, &stored);
-                return Ok(self.found(&id, stored));
-            }
-            if let Some(stored) = store.get(&name).await? {
-                self.renderer.remember(&name, &stored);
-                self.recheck_later(store, &name, &stored);
-                return Ok(self.found(&id, stored));
-            }
-        }
-        let source = match described.take() {
-            Some(source) => source,
-            None => self.describe_source().await?,
+        let every_read = store.is_none_or(DerivedStore::checks_source_every_read);
+        let known = match &described {
+            None if !every_read => self.known_version(&id.key),
+            _ => None,
         };
-        if let Some(store) = store.filter(|s| s.checks_source_every_read()) {
-            let current = source.0.etag().to_string();
-            if let Some(stored) = self.recent(&name).filter(|s| s.source_etag == current) {
-                return Ok(self.found(&id, stored));
+        let etag = match known {
+            Some(etag) => etag,
+            None => {
+                let source = match described.take() {
+                    Some(source) => source,
+                    None => self.describe_source().await?,
+                };
+                let etag = source.0.etag().to_string();
+                self.noticed(&id, &etag);
+                described = Some(source);
+                etag
             }
-            if let Some(stored) = store.get(&name).await? {
-                if stored.source_etag == current {
-                    self.renderer.remember(&name, &stored);
-                    return Ok(self.found(&id, stored));
-                }
-            }
+        };
+        if let Some(stored) = self.lookup(&id, &etag).await? {
+            return Ok(self.found(&id, stored));
         }
+        let source = match described {
+            Some(source) => source,
+            None => {
+                // Known from memory, and not stored: the source is read now,
+                // so it is described now, and may have changed.
+                let source = self.describe_source().await?;
+                let current = source.0.etag().to_string();
+                if current != etag {
+                    self.noticed(&id, &current);
+                    if let Some(stored) = self.lookup(&id, &current).await? {
+                        return Ok(self.found(&id, stored));
+                    }
+                }
+                source
+            }
+        };
+        let name = id.versioned_name(&source.0.etag().to_string());
         let rendered = render_once(&self.renderer, &id, name, source.0, source.1).await?;
         Ok(self.found(&id, rendered))
     }
@@ -345,46 +371,60 @@ impl ImageDerivative {
         }
     }
 
-    /// Checks in the background, at most once per `recheck_after`, that the
-    /// source of a stored derivative is still the version it was rendered
-    /// from; a changed source has the derivative removed, so the next
-    /// request renders it anew.
-    fn recheck_later(&self, store: &DerivedStore, name: &str, stored: &StoredDerivative) {
-        let now = Instant::now();
-        if let Ok(mut checked) = self.renderer.checked.lock() {
-            let due = checked
-                .get(name)
-                .is_none_or(|at| now.duration_since(*at) >= self.renderer.settings.recheck_after);
-            if !due {
-                return;
-            }
-            checked.insert(name.to_owned(), now);
+    /// The version of `key` described within `recheck_after`.
+    fn known_version(&self, key: &str) -> Option<String> {
+        let versions = self.renderer.versions.lock().ok()?;
+        versions.fresh(key, self.renderer.settings.recheck_after)
+    }
+
+    /// The derivative `id` of the source version tagged `etag`, from memory
+    /// or the derived store.
+    async fn lookup(
+        &self,
+        id: &DerivativeId,
+        etag: &str,
+    ) -> Result<Option<StoredDerivative>, SourceError> {
+        let Some(store) = &self.renderer.settings.store else {
+            return Ok(None);
+        };
+        let name = id.versioned_name(etag);
+        if let Some(stored) = self.recent(&name) {
+            return Ok(Some(stored));
         }
-        let (source, store, name) = (
-            StoredObject {
-                source: Arc::clone(&self.source.source),
-                key: self.source.key.clone(),
-            },
-            store.clone(),
-            name.to_owned(),
-        );
-        let rendered_from = stored.source_etag.clone();
-        let renderer = Arc::clone(&self.renderer);
-        tokio::spawn(async move {
-            let current = match source.open(&StorePlan::Describe).await {
-                Ok(Opened::Found { description, .. }) => Some(description.etag().to_string()),
-                Err(SourceError::NotFound) => None,
-                _ => return,
-            };
-            if current.as_deref() != Some(rendered_from.as_str()) {
-                if let Ok(mut recent) = renderer.recent.lock() {
-                    recent.remove(&name);
-                }
+        let stored = store.get(&name).await?.filter(|s| s.source_etag == etag);
+        if let Some(stored) = &stored {
+            self.renderer.remember(&name, stored);
+        }
+        Ok(stored)
+    }
+
+    /// Records the source's version, just described. When it replaces
+    /// another this process knew, the old version's derivative leaves
+    /// memory, and its edge copy (behind CloudFront) is removed in the
+    /// background: nothing serves them any more. (The render of the new
+    /// version removes the old versions' stored derivatives.)
+    fn noticed(&self, id: &DerivativeId, etag: &str) {
+        let replaced = match self.renderer.versions.lock() {
+            Ok(mut versions) => versions.record(&id.key, etag),
+            Err(_) => None,
+        };
+        let Some(old) = replaced else {
+            return;
+        };
+        if let Ok(mut recent) = self.renderer.recent.lock() {
+            recent.remove(&id.versioned_name(&old));
+        }
+        let Some(store) = self.renderer.settings.store.clone() else {
+            return;
+        };
+        if self.renderer.settings.derived_paths {
+            let name = id.stored_name();
+            tokio::spawn(async move {
                 if let Err(e) = store.remove(&name).await {
-                    tracing::warn!(name, error = %e, "a stale derivative could not be removed");
+                    tracing::warn!(name, error = %e, "a stale edge copy could not be removed");
                 }
-            }
-        });
+            });
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 
 use super::flight::{join_or_start, Flight};
 use super::params;
-use super::store::StoredDerivative;
+use super::store::{DerivedStore, StoredDerivative};
 use super::{DerivativeId, ImageSettings, MAX_SOURCE_BYTES};
 use crate::bounded::BoundedMap;
 use crate::image::{self, ImageError, RenderSpec};
@@ -44,8 +44,8 @@ pub struct Renderer {
     /// Numbers the renders, so that a render's end removes its own entry and
     /// never a later render's of the same derivative.
     pub(super) flights_started: AtomicU64,
-    /// When each stored derivative's source was last checked (S3 stores).
-    pub(super) checked: Mutex<CheckTimes>,
+    /// The version each source was last described at (S3 stores).
+    pub(super) versions: Mutex<SourceVersions>,
     /// Renders finished by this process.
     renders: AtomicU64,
     /// Bytes read from sources for renders.
@@ -62,29 +62,35 @@ pub struct Renderer {
 /// and posters, many times over. One larger than an eighth of it is not kept.
 pub const RECENT_BYTES: u64 = 32 * 1024 * 1024;
 
-/// The most bytes of names and times kept of the checks of stored
-/// derivatives' sources: some 5,000 names of 100 bytes.
-pub const CHECK_TIMES_BYTES: u64 = 1024 * 1024;
+/// The most bytes of keys and versions kept of the sources described: some
+/// 5,000 keys of 100 bytes.
+pub const VERSIONS_BYTES: u64 = 1024 * 1024;
 
-/// When each stored derivative's source was last checked, by name, within
-/// [`CHECK_TIMES_BYTES`]. Every name served from an S3 store comes in, so
-/// it is bounded like the caches: the oldest checks go first (those past
-/// `recheck_after` mean nothing any more), and a name forgotten is only
-/// checked again sooner than it had to be.
-pub(super) struct CheckTimes(BoundedMap<Instant>);
+/// The version each source was last described at, by key, within
+/// [`VERSIONS_BYTES`]: a request within `recheck_after` of it names its
+/// derivative (whose stored name holds the version) without describing the
+/// source again, which on S3 saves a HeadObject. Bounded like the caches:
+/// the oldest go first, and a key forgotten is only described sooner.
+pub(super) struct SourceVersions(BoundedMap<(String, Instant)>);
 
-impl CheckTimes {
+impl SourceVersions {
     fn new(limit: u64) -> Self {
-        CheckTimes(BoundedMap::new(limit))
+        SourceVersions(BoundedMap::new(limit))
     }
 
-    pub(super) fn get(&self, name: &str) -> Option<&Instant> {
-        self.0.get(name)
+    /// The version of `key` described within `within`.
+    pub(super) fn fresh(&self, key: &str, within: Duration) -> Option<String> {
+        let (etag, at) = self.0.get(key)?;
+        (at.elapsed() < within).then(|| etag.clone())
     }
 
-    pub(super) fn insert(&mut self, name: String, at: Instant) {
-        self.0
-            .insert(&name, at, std::mem::size_of::<Instant>() as u64);
+    /// Records `etag` as `key`'s version now; the version it replaces, when
+    /// it is another.
+    pub(super) fn record(&mut self, key: &str, etag: &str) -> Option<String> {
+        let before = self.0.get(key).map(|(e, _)| e.clone());
+        let cost = (etag.len() + std::mem::size_of::<Instant>()) as u64;
+        self.0.insert(key, (etag.to_owned(), Instant::now()), cost);
+        before.filter(|b| b != etag)
     }
 }
 
@@ -115,7 +121,7 @@ impl Renderer {
             settings,
             in_flight: Mutex::new(HashMap::new()),
             flights_started: AtomicU64::new(0),
-            checked: Mutex::new(CheckTimes::new(CHECK_TIMES_BYTES)),
+            versions: Mutex::new(SourceVersions::new(VERSIONS_BYTES)),
             renders: AtomicU64::new(0),
             source_bytes: AtomicU64::new(0),
             recent: Mutex::new(BoundedMap::new(RECENT_BYTES)),
@@ -204,17 +210,58 @@ pub(super) async fn render(
     if let Some(store) = &renderer.settings.store {
         renderer.remember(name, &derivative);
         match store.put(name, &derivative).await {
-            // Its source was described just now: no check is due before
-            // `recheck_after` has passed.
             Ok(()) => {
-                if let Ok(mut checked) = renderer.checked.lock() {
-                    checked.insert(name.to_owned(), Instant::now());
+                if renderer.settings.derived_paths {
+                    keep_edge_copy(store, &id.stored_name(), &derivative, reader).await;
                 }
+                remove_other_versions(store, &id.stored_name(), name).await;
             }
             Err(e) => tracing::warn!(name, error = %e, "a derivative could not be stored"),
         }
     }
     Ok(derivative)
+}
+
+/// Removes the derivative `stored_name` of every source version but the one
+/// just stored as `kept` (a render is rare beside the reads it saves: one
+/// listing each): a replaced source leaves no garbage behind.
+async fn remove_other_versions(store: &DerivedStore, stored_name: &str, kept: &str) {
+    let others = match store.names_starting(&format!("{stored_name},s=")).await {
+        Ok(names) => names,
+        Err(e) => {
+            tracing::warn!(stored_name, error = %e, "the stored versions could not be listed");
+            return;
+        }
+    };
+    for name in others.iter().filter(|n| *n != kept) {
+        if let Err(e) = store.remove(name).await {
+            tracing::warn!(name, error = %e, "a derivative of another version could not be removed");
+        }
+    }
+}
+
+/// Keeps the derivative also under the name the CloudFront edge function
+/// gives it (`edge_name`, without the source's version, which the edge
+/// cannot know), where S3 answers it without the function. Written only
+/// while the source is still the version rendered: after the write, one
+/// byte of that version is read again (the reader is pinned to it), and a
+/// source replaced meanwhile has the copy removed, so a render that began
+/// before a replacement leaves no stale copy behind.
+async fn keep_edge_copy(
+    store: &DerivedStore,
+    edge_name: &str,
+    derivative: &StoredDerivative,
+    reader: &dyn RangeReader,
+) {
+    if let Err(e) = store.put(edge_name, derivative).await {
+        tracing::warn!(edge_name, error = %e, "a derivative's edge copy could not be stored");
+        return;
+    }
+    if let Err(SourceError::Changed | SourceError::NotFound) = read_all(reader, 1).await {
+        if let Err(e) = store.remove(edge_name).await {
+            tracing::warn!(edge_name, error = %e, "a stale edge copy could not be removed");
+        }
+    }
 }
 
 /// An image source, decoded, resized and encoded.
@@ -395,20 +442,28 @@ mod tests {
     }
 
     #[test]
-    fn the_times_of_source_checks_stay_within_their_budget() {
+    fn the_versions_of_sources_stay_within_their_budget() {
         let renderer = Renderer::new(ImageSettings::default());
-        let mut checked = renderer.checked.lock().unwrap();
-        let name = |i: usize| format!("photos/{i:08}.jpg/w=640,fmt=webp,e=img1");
-        let started = Instant::now();
+        let mut versions = renderer.versions.lock().unwrap();
+        let key = |i: usize| format!("photos/{i:08}.jpg");
+        let etag = "\"0123456789abcdef0123456789abcdef\"";
         for i in 0..200_000 {
-            checked.insert(name(i), started);
+            assert_eq!(versions.record(&key(i), etag), None);
         }
-        // Each entry costs its name twice and an Instant.
-        let cost = 2 * name(0).len() + std::mem::size_of::<Instant>();
-        let most = CHECK_TIMES_BYTES as usize / cost;
-        assert_eq!(checked.0.len(), most);
-        // The oldest checks went; the latest are kept.
-        assert!(checked.get(&name(0)).is_none());
-        assert!(checked.get(&name(199_999)).is_some());
+        // Each entry costs its key twice, the ETag and an Instant.
+        let cost = 2 * key(0).len() + etag.len() + std::mem::size_of::<Instant>();
+        let most = VERSIONS_BYTES as usize / cost;
+        assert_eq!(versions.0.len(), most);
+        // The oldest went; the latest are kept.
+        let hour = Duration::from_secs(3600);
+        assert!(versions.fresh(&key(0), hour).is_none());
+        assert_eq!(versions.fresh(&key(199_999), hour).as_deref(), Some(etag));
+        assert_eq!(versions.fresh(&key(199_999), Duration::ZERO), None);
+        // Another version replaces it, and says which it replaced.
+        assert_eq!(
+            versions.record(&key(199_999), "\"v2\"").as_deref(),
+            Some(etag)
+        );
+        assert_eq!(versions.record(&key(199_999), "\"v2\""), None);
     }
 }

@@ -128,12 +128,63 @@ impl DerivedStore {
     /// Forgets the derivative stored under `name` (its source changed).
     pub async fn remove(&self, name: &str) -> Result<(), SourceError> {
         match self {
-            DerivedStore::Dir(root) => match tokio::fs::remove_file(meta_path(root, name)).await {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(SourceError::Io(e)),
-            },
+            DerivedStore::Dir(root) => {
+                // The meta first: without it the bytes are never read.
+                for path in [meta_path(root, name), root.join(name)] {
+                    match tokio::fs::remove_file(path).await {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(SourceError::Io(e)),
+                    }
+                }
+                Ok(())
+            }
             DerivedStore::S3 { bucket, prefix } => bucket.delete(&format!("{prefix}{name}")).await,
+        }
+    }
+
+    /// The names of the derivatives stored that start with `start` (at most
+    /// 1,000 on S3): in a directory, the files of `start`'s directory whose
+    /// names start with the rest, their `.meta` and temporary files left
+    /// out.
+    pub async fn names_starting(&self, start: &str) -> Result<Vec<String>, SourceError> {
+        match self {
+            DerivedStore::Dir(root) => {
+                let (dir, file_start) = start.rsplit_once('/').unwrap_or(("", start));
+                let (path, dir, file_start) =
+                    (root.join(dir), dir.to_owned(), file_start.to_owned());
+                tokio::task::spawn_blocking(move || {
+                    let entries = match std::fs::read_dir(path) {
+                        Ok(entries) => entries,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+                        Err(e) => return Err(SourceError::Io(e)),
+                    };
+                    Ok(entries
+                        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+                        .filter(|file| {
+                            file.starts_with(&file_start)
+                                && !file.ends_with(".meta")
+                                && !file.ends_with(".tmp")
+                        })
+                        .map(|file| {
+                            if dir.is_empty() {
+                                file
+                            } else {
+                                format!("{dir}/{file}")
+                            }
+                        })
+                        .collect())
+                })
+                .await
+                .map_err(|e| SourceError::Io(io::Error::other(e)))?
+            }
+            DerivedStore::S3 { bucket, prefix } => {
+                let keys = bucket.keys_starting(&format!("{prefix}{start}")).await?;
+                Ok(keys
+                    .into_iter()
+                    .filter_map(|key| key.strip_prefix(prefix.as_str()).map(str::to_owned))
+                    .collect())
+            }
         }
     }
 }

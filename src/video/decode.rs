@@ -211,8 +211,15 @@ fn to_rgb(picture: &DecodedYUV<'_>, max_pixels: u64) -> Result<Pixels, VideoErro
     if width == 0 || height == 0 {
         return Err(VideoError::Corrupt("empty picture".into()));
     }
-    let mut data = vec![0; width * height * 3];
-    picture.write_rgb8(&mut data);
+    let planes = Planes {
+        y: picture.y(),
+        u: picture.u(),
+        v: picture.v(),
+        strides: picture.strides(),
+    };
+    let data = planes
+        .rgb(width, height)
+        .ok_or_else(|| VideoError::Corrupt("the picture's planes are cut short".into()))?;
     let size = |n: usize| u32::try_from(n).map_err(|_| VideoError::Corrupt("picture size".into()));
     Ok(Pixels {
         width: size(width)?,
@@ -220,6 +227,44 @@ fn to_rgb(picture: &DecodedYUV<'_>, max_pixels: u64) -> Result<Pixels, VideoErro
         channels: 3,
         data,
     })
+}
+
+/// The three planes of a 4:2:0 picture and their strides (Y, U, V).
+struct Planes<'a> {
+    y: &'a [u8],
+    u: &'a [u8],
+    v: &'a [u8],
+    strides: (usize, usize, usize),
+}
+
+impl Planes<'_> {
+    /// The picture as 8-bit RGB, BT.601 limited range, each chroma sample
+    /// shared by its 2x2 pixels. Integer arithmetic only (the coefficients in
+    /// 8.8 fixed point, rounded), so the bytes are the same on every CPU: a
+    /// frame's ETag names its bytes on x86_64 and on arm64 alike (the openh264
+    /// crate's own conversion uses AVX2 on one and floating point on the
+    /// other, and their results differ). `None` when a plane is shorter than
+    /// its stride says.
+    fn rgb(&self, width: usize, height: usize) -> Option<Vec<u8>> {
+        let (sy, su, sv) = self.strides;
+        let mut out = Vec::with_capacity(width * height * 3);
+        for row in 0..height {
+            let y_row = self.y.get(row * sy..row * sy + width)?;
+            let chroma = width.div_ceil(2);
+            let u_row = self.u.get((row / 2) * su..(row / 2) * su + chroma)?;
+            let v_row = self.v.get((row / 2) * sv..(row / 2) * sv + chroma)?;
+            for (col, &luma) in y_row.iter().enumerate() {
+                let c = 298 * (i32::from(luma) - 16);
+                let d = i32::from(u_row[col / 2]) - 128;
+                let e = i32::from(v_row[col / 2]) - 128;
+                let clamp = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
+                out.push(clamp(c + 409 * e));
+                out.push(clamp(c - 100 * d - 208 * e));
+                out.push(clamp(c + 516 * d));
+            }
+        }
+        Some(out)
+    }
 }
 
 /// Appends the NAL units of one length-prefixed sample, each after a start
@@ -250,4 +295,60 @@ fn append_annex_b(out: &mut Vec<u8>, sample: &[u8], length_size: usize) -> Resul
         rest = tail;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Planes;
+
+    #[test]
+    fn converts_bt601_limited_range_in_integers() {
+        // (Y, U, V) to (R, G, B): black, white, the primaries, mid grey.
+        let cases = [
+            ((16, 128, 128), [0, 0, 0]),
+            ((235, 128, 128), [255, 255, 255]),
+            ((81, 90, 240), [255, 0, 0]),
+            ((145, 54, 34), [0, 255, 1]),
+            ((41, 240, 110), [0, 0, 255]),
+            ((126, 128, 128), [128, 128, 128]),
+        ];
+        for ((y, u, v), rgb) in cases {
+            let planes = Planes {
+                y: &[y],
+                u: &[u],
+                v: &[v],
+                strides: (1, 1, 1),
+            };
+            assert_eq!(planes.rgb(1, 1), Some(rgb.to_vec()), "{y} {u} {v}");
+        }
+    }
+
+    #[test]
+    fn shares_each_chroma_sample_with_its_two_by_two_pixels() {
+        // 3x3 luma in rows of stride 4, 2x2 chroma in rows of stride 3.
+        let y = [16, 16, 16, 0, 16, 16, 16, 0, 16, 16, 16, 0];
+        let u = [128, 128, 0, 128, 128, 0];
+        let v = [240, 128, 0, 240, 128, 0];
+        let planes = Planes {
+            y: &y,
+            u: &u,
+            v: &v,
+            strides: (4, 3, 3),
+        };
+        let rgb = planes.rgb(3, 3).unwrap();
+        let red_of = |x: usize, y: usize| rgb[(y * 3 + x) * 3];
+        // V = 240 in the left column of chroma: the two left pixel columns
+        // are reddish, the right one is not.
+        assert!(red_of(0, 0) > 100 && red_of(1, 2) > 100);
+        assert_eq!(red_of(2, 0), 0);
+        assert_eq!(rgb.len(), 27);
+        // A plane shorter than its stride says: no picture.
+        let short = Planes {
+            y: &y[..10],
+            u: &u,
+            v: &v,
+            strides: (4, 3, 3),
+        };
+        assert_eq!(short.rgb(3, 3), None);
+    }
 }

@@ -220,7 +220,8 @@ def invokers(stack: Stack) -> None:
 
 def role(stack: Stack) -> None:
     """Least privilege: reads only under KeyPrefix, writes and deletes only
-    under DerivedPrefix, lists only with the index on and only the prefix;
+    under DerivedPrefix, lists only the prefix with the index on and only
+    the derived prefix with a derived store;
     no "*" resource on any S3 or Lambda action."""
     p = stack.parameters
     props = stack.one("AWS::IAM::Role")
@@ -245,6 +246,9 @@ def role(stack: Stack) -> None:
         if p["DerivedPrefix"]:
             for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
                 want.add((action, f"arn:aws:s3:::{bucket}/{p['DerivedPrefix']}*", "null"))
+            # A render lists its derivative's stored versions, there only.
+            listing = {"StringLike": {"s3:prefix": f"{p['DerivedPrefix']}*"}}
+            want.add(("s3:ListBucket", f"arn:aws:s3:::{bucket}", json.dumps(listing, sort_keys=True)))
         if p["EnableIndex"] == "true":
             condition = {"StringLike": {"s3:prefix": f"{key_prefix(p)}*"}}
             want.add(("s3:ListBucket", f"arn:aws:s3:::{bucket}", json.dumps(condition, sort_keys=True)))

@@ -771,6 +771,22 @@ async fn the_edge_checks_a_derivative_link_over_its_canonical_parameters() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// The function's own name of the derivative stored at `edge_key` (the
+/// edge's name, under the derived prefix) for the current version of the
+/// source object `source_key`: `,s=` and a hash of its ETag after it.
+async fn versioned(s3: &aws_sdk_s3::Client, source_key: &str, edge_key: &str) -> String {
+    let head = s3
+        .head_object()
+        .bucket(BUCKET)
+        .key(source_key)
+        .send()
+        .await
+        .unwrap();
+    let (prefix, name) = edge_key.split_once('/').unwrap();
+    let id = DerivativeId::from_stored_name(name, DEFAULT_SIZES).unwrap();
+    format!("{prefix}/{}", id.versioned_name(head.e_tag().unwrap()))
+}
+
 /// The path the edge sends to the function for a derivative: the prefix,
 /// then the stored name (percent-encoded as the edge writes it).
 fn derived_path(prefix: &str, key: &str, query: &str) -> String {
@@ -799,8 +815,11 @@ async fn derived_paths_render_once_and_read_back() {
     let server = Running::start(media.path(), &on).await;
 
     let path = derived_path("_derived/", "photos/cat.jpg", "w=32&fmt=webp");
+    // The edge's name, and the function's own, which holds the source's
+    // version.
     let stored_key = format!("_derived/photos/cat.jpg/w=32,fmt=webp,e={ENGINE_VERSION}");
-    let get_stored = format!("GET /{BUCKET}/{stored_key}?x-id=GetObject");
+    let versioned_key = versioned(&s3_client, "media/photos/cat.jpg", &stored_key).await;
+    let get_stored = format!("GET /{BUCKET}/{versioned_key}?x-id=GetObject");
 
     // The first GET renders and stores.
     let before = s3.requests().len();
@@ -817,10 +836,15 @@ async fn derived_paths_render_once_and_read_back() {
         None,
         "the Accept class is in the path"
     );
-    // The store is written beside the answer: wait (up to 5 s) for it.
-    let put = format!("PUT /{BUCKET}/{stored_key}");
+    // The store is written beside the answer, then the edge's copy: wait
+    // (up to 5 s) for it.
+    let put = format!("PUT /{BUCKET}/{versioned_key}?");
+    let put_copy = format!("PUT /{BUCKET}/{stored_key}?");
     for _ in 0..50 {
-        if s3.requests()[before..].iter().any(|r| r.starts_with(&put)) {
+        if s3.requests()[before..]
+            .iter()
+            .any(|r| r.starts_with(&put_copy))
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -832,15 +856,24 @@ async fn derived_paths_render_once_and_read_back() {
         "{requests:?}"
     );
     assert!(requests.iter().any(|r| r.starts_with(&put)), "{requests:?}");
-    let stored = s3_client
-        .get_object()
-        .bucket(BUCKET)
-        .key(&stored_key)
-        .send()
-        .await
-        .unwrap();
-    let stored = stored.body.collect().await.unwrap().into_bytes();
-    assert_eq!(stored, first.body, "what was stored is what was sent");
+    assert!(
+        requests.iter().any(|r| r.starts_with(&put_copy)),
+        "{requests:?}"
+    );
+    for key in [&versioned_key, &stored_key] {
+        let stored = s3_client
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        let stored = stored.body.collect().await.unwrap().into_bytes();
+        assert_eq!(
+            stored, first.body,
+            "what was stored at {key} is what was sent"
+        );
+    }
 
     // The same bytes and ETag as the query request.
     let by_query = send(server.addr, "GET", "/photos/cat.jpg?w=32&fmt=webp", &[]).await;
@@ -964,7 +997,8 @@ async fn a_frame_s_derived_path_renders_stores_and_reads_back() {
     let path = derived_path("_derived/", "clips/a.mp4", "frame=1&w=32&fmt=jpeg");
     let stored_key = format!("_derived/clips/a.mp4/frame=1,w=32,fmt=jpeg,e={FRAME_VERSION}");
     assert_eq!(path, format!("/{stored_key}"));
-    let get_stored = format!("GET /{BUCKET}/{stored_key}?x-id=GetObject");
+    let versioned_key = versioned(&s3_client, "media/clips/a.mp4", &stored_key).await;
+    let get_stored = format!("GET /{BUCKET}/{versioned_key}?x-id=GetObject");
 
     // The first GET renders the frame and stores it.
     let before = s3.requests().len();
@@ -979,9 +1013,13 @@ async fn a_frame_s_derived_path_renders_stores_and_reads_back() {
     assert_eq!(&first.body[..3], b"\xff\xd8\xff", "a JPEG");
     let picture = image::load_from_memory(&first.body).unwrap();
     assert_eq!((picture.width(), picture.height()), (32, 24));
-    let put = format!("PUT /{BUCKET}/{stored_key}");
+    let put = format!("PUT /{BUCKET}/{versioned_key}?");
+    let put_copy = format!("PUT /{BUCKET}/{stored_key}?");
     for _ in 0..50 {
-        if s3.requests()[before..].iter().any(|r| r.starts_with(&put)) {
+        if s3.requests()[before..]
+            .iter()
+            .any(|r| r.starts_with(&put_copy))
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -993,15 +1031,24 @@ async fn a_frame_s_derived_path_renders_stores_and_reads_back() {
         "{requests:?}"
     );
     assert!(requests.iter().any(|r| r.starts_with(&put)), "{requests:?}");
-    let stored = s3_client
-        .get_object()
-        .bucket(BUCKET)
-        .key(&stored_key)
-        .send()
-        .await
-        .unwrap();
-    let stored = stored.body.collect().await.unwrap().into_bytes();
-    assert_eq!(stored, first.body, "what was stored is what was sent");
+    assert!(
+        requests.iter().any(|r| r.starts_with(&put_copy)),
+        "{requests:?}"
+    );
+    for key in [&versioned_key, &stored_key] {
+        let stored = s3_client
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        let stored = stored.body.collect().await.unwrap().into_bytes();
+        assert_eq!(
+            stored, first.body,
+            "what was stored at {key} is what was sent"
+        );
+    }
 
     // The same bytes and ETag as the query request, in either spelling.
     for query in ["frame=1&w=32&fmt=jpeg", "fmt=jpeg&w=32&frame=1.000"] {
@@ -1014,14 +1061,20 @@ async fn a_frame_s_derived_path_renders_stores_and_reads_back() {
         );
     }
 
-    // The second GET of this process: from memory, no S3 request.
+    // The second GET of this process, and the edge's path for another time
+    // that shows the same picture (the fixture has one every 0.1 s), which
+    // S3 has no copy at: from memory, no S3 request, no render.
     let before = s3.requests().len();
-    let second = send(server.addr, "GET", &path, &[]).await;
-    assert_eq!(second.status, 200);
-    assert_eq!(
-        (&second.body, second.header("etag")),
-        (&first.body, first.header("etag"))
-    );
+    let same_picture = derived_path("_derived/", "clips/a.mp4", "frame=1.05&w=32&fmt=jpeg");
+    for path in [&path, &same_picture] {
+        let second = send(server.addr, "GET", path, &[]).await;
+        assert_eq!(second.status, 200, "{path}");
+        assert_eq!(
+            (&second.body, second.header("etag")),
+            (&first.body, first.header("etag")),
+            "{path}"
+        );
+    }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         s3.requests()[before..].to_vec(),

@@ -250,11 +250,12 @@ async fn a_directory_store_keeps_derivatives_and_notices_a_changed_source() {
     let first = send(server.addr, "GET", target, &[]).await;
     assert_eq!(first.status, 200);
     assert_eq!(renderer.renders(), 1);
-    let stored = derived
-        .path()
-        .join("photo.jpg/w=32,fmt=webp,e=".to_owned() + media_streamer::image::ENGINE_VERSION);
+    // Kept under a name that holds the source's version.
+    let kept = || stored_versions(&derived.path().join("photo.jpg"), "w=32,fmt=webp");
+    let stored = kept();
+    assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(
-        std::fs::read(&stored).unwrap(),
+        std::fs::read(&stored[0]).unwrap(),
         first.body,
         "the render is kept"
     );
@@ -287,11 +288,43 @@ async fn a_directory_store_keeps_derivatives_and_notices_a_changed_source() {
     assert_eq!(changed.status, 200);
     assert_ne!(changed.header("etag"), first.header("etag"));
     assert_eq!(renderer.renders(), 1);
+    // The new version's render is kept beside nothing: the old one goes.
+    let mut now = kept();
+    for _ in 0..50 {
+        if now.len() == 1 && now != stored {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        now = kept();
+    }
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(now, stored);
+    assert_eq!(std::fs::read(&now[0]).unwrap(), changed.body);
     server.stop().await.unwrap();
 }
 
+/// The derivatives `CANONICAL` of the source whose directory in a
+/// directory store is `dir`, one per source version kept: the files named
+/// `CANONICAL,e=VERSION,s=SOURCE` (their `.meta` left out).
+fn stored_versions(dir: &Path, canonical: &str) -> Vec<std::path::PathBuf> {
+    let prefix = format!("{canonical},e={},s=", media_streamer::image::ENGINE_VERSION);
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                    name.starts_with(&prefix) && !name.ends_with(".meta")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_s3_store_serves_a_second_get_with_one_request() {
+async fn an_s3_store_costs_a_new_process_one_head_and_one_get() {
     let s3 = S3Server::start().await;
     let s3_client = client(&s3.endpoint());
     s3_client
@@ -324,10 +357,28 @@ async fn an_s3_store_serves_a_second_get_with_one_request() {
     };
     let (server, renderer) = start(Duration::from_secs(60)).await;
     let target = "/photos/cat.jpg?w=32&fmt=webp";
-    let stored_key = format!(
-        "/{BUCKET}/_derived/photos/cat.jpg/w=32,fmt=webp,e={}?x-id=GetObject",
-        media_streamer::image::ENGINE_VERSION
-    );
+    // The stored name holds the source's version.
+    let versioned_key = |etag: &str| {
+        let params = media_streamer::derivative::params::parse(
+            Some("w=32&fmt=webp"),
+            media_streamer::derivative::params::DEFAULT_SIZES,
+        )
+        .unwrap()
+        .unwrap();
+        let id = media_streamer::derivative::DerivativeId::new("photos/cat.jpg", params, None);
+        format!("/{BUCKET}/_derived/{}", id.versioned_name(etag))
+    };
+    let source_etag = || async {
+        let head = s3_client
+            .head_object()
+            .bucket(BUCKET)
+            .key("photos/cat.jpg")
+            .send()
+            .await
+            .unwrap();
+        head.e_tag().unwrap().to_owned()
+    };
+    let first_version = versioned_key(&source_etag().await);
 
     let before = s3.requests().len();
     let first = send(server.addr, "GET", target, &[]).await;
@@ -348,8 +399,9 @@ async fn an_s3_store_serves_a_second_get_with_one_request() {
     assert_eq!(renderer.renders(), 1);
     server.stop().await.unwrap();
 
-    // A new process (a cold Lambda): one GetObject of the stored derivative,
-    // no render.
+    // A new process (a cold Lambda): the source described (HeadObject: its
+    // version names the derivative), then one GetObject of the stored
+    // derivative, no render.
     let (server, renderer) = start(Duration::from_secs(60)).await;
     let before = s3.requests().len();
     let second = send(server.addr, "GET", target, &[("Range", "bytes=0-9")]).await;
@@ -359,32 +411,55 @@ async fn an_s3_store_serves_a_second_get_with_one_request() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let second_requests = s3.requests()[before..].to_vec();
     println!("S3 requests of the second GET: {second_requests:?}");
-    // The answer's one read; beside it, in the background, the new process's
-    // first check that the source is unchanged (then once a minute at most).
-    let (reads, checks): (Vec<_>, Vec<_>) = second_requests
-        .into_iter()
-        .partition(|r| r.starts_with("GET "));
-    assert_eq!(reads, vec![format!("GET {stored_key} 200")]);
-    assert_eq!(checks, vec![format!("HEAD /{BUCKET}/photos/cat.jpg 200")]);
+    assert_eq!(
+        second_requests,
+        vec![
+            format!("HEAD /{BUCKET}/photos/cat.jpg 200"),
+            format!("GET {first_version}?x-id=GetObject 200"),
+        ]
+    );
     assert_eq!(renderer.renders(), 0);
-    server.stop().await.unwrap();
 
-    // The source is replaced. With checks due at once, the stored derivative
-    // is served once more while its source is checked, then rendered anew.
+    // The source is replaced. This process names the derivative from the
+    // version it described less than `recheck_after` ago, as a CDN would;
+    // one that describes the source on every request (recheck_after 0)
+    // serves the new version at once, and its render removes the old
+    // version's derivative from the store.
     put(fixture_image("orient-1.jpg")).await.unwrap();
+    let cached = send(server.addr, "GET", target, &[]).await;
+    assert_eq!(cached.header("etag"), first.header("etag"));
+    server.stop().await.unwrap();
     let (server, renderer) = start(Duration::ZERO).await;
-    let stale = send(server.addr, "GET", target, &[]).await;
-    assert_eq!(stale.header("etag"), first.header("etag"));
-    let mut fresh = None;
+    let fresh = send(server.addr, "GET", target, &[]).await;
+    assert_ne!(
+        fresh.header("etag"),
+        first.header("etag"),
+        "a changed source gets a new ETag"
+    );
+    let second_version = versioned_key(&source_etag().await);
+    let exists = |path: &str| {
+        let key = path.trim_start_matches(&format!("/{BUCKET}/")).to_owned();
+        let s3_client = s3_client.clone();
+        async move {
+            s3_client
+                .head_object()
+                .bucket(BUCKET)
+                .key(key)
+                .send()
+                .await
+                .is_ok()
+        }
+    };
+    let mut old_gone = false;
     for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let response = send(server.addr, "GET", target, &[]).await;
-        if response.header("etag") != first.header("etag") {
-            fresh = Some(response);
+        old_gone = !exists(&first_version).await;
+        if old_gone {
             break;
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let fresh = fresh.expect("a changed source gets a new ETag");
+    assert!(old_gone, "{first_version} is still stored");
+    assert!(exists(&second_version).await);
     assert_eq!(fresh.status, 200);
     assert_ne!(fresh.body, first.body);
     assert!(renderer.renders() >= 1);
@@ -497,11 +572,23 @@ async fn a_derivative_carries_its_source_s_cache_control_rendered_and_stored() {
             );
             assert_eq!(response.header("last-modified"), None, "{round} {key}");
             if round == "rendered" {
-                // The store is written beside the answer: wait for it.
-                let stored_key = format!(
-                    "_derived/{key}/w=32,fmt=webp,e={}",
-                    media_streamer::image::ENGINE_VERSION
-                );
+                // The store is written beside the answer (under a name
+                // holding the source's version): wait for it.
+                let source = s3_client
+                    .head_object()
+                    .bucket(BUCKET)
+                    .key(key)
+                    .send()
+                    .await
+                    .unwrap();
+                let params = media_streamer::derivative::params::parse(
+                    Some("w=32&fmt=webp"),
+                    media_streamer::derivative::params::DEFAULT_SIZES,
+                )
+                .unwrap()
+                .unwrap();
+                let id = media_streamer::derivative::DerivativeId::new(key, params, None);
+                let stored_key = format!("_derived/{}", id.versioned_name(source.e_tag().unwrap()));
                 let mut stored = None;
                 for _ in 0..50 {
                     let head = s3_client
@@ -814,4 +901,226 @@ async fn through_the_lambda_runtime_a_late_render_is_a_503_with_retry_after() {
         )
     );
     assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+/// The key and bytes an object is replaced with, taken once.
+type Replacement = Arc<std::sync::Mutex<Option<(String, Vec<u8>)>>>;
+
+/// A source whose object is replaced the moment a render has read it whole:
+/// the render of the old version ends after the replacement.
+struct ReplacedOnceRead {
+    inner: Arc<S3Source>,
+    client: aws_sdk_s3::Client,
+    replacement: Replacement,
+}
+
+#[async_trait::async_trait]
+impl Source for ReplacedOnceRead {
+    fn capabilities(&self) -> media_streamer::protocol::delegation::StoreCapabilities {
+        self.inner.capabilities()
+    }
+
+    async fn open(
+        &self,
+        key: &media_streamer::protocol::key::ObjectKey,
+        plan: &media_streamer::protocol::delegation::StorePlan,
+    ) -> Result<media_streamer::representation::Opened, media_streamer::representation::SourceError>
+    {
+        use media_streamer::representation::Opened;
+        Ok(match self.inner.open(key, plan).await? {
+            Opened::Found {
+                description,
+                reader,
+                started,
+            } => Opened::Found {
+                reader: Arc::new(ReplaceAfterLastByte {
+                    inner: reader,
+                    size: description.size,
+                    client: self.client.clone(),
+                    replacement: Arc::clone(&self.replacement),
+                }),
+                description,
+                started,
+            },
+            refused => refused,
+        })
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<media_streamer::source::listing::Listing, media_streamer::representation::SourceError>
+    {
+        self.inner.list(prefix, after, limit).await
+    }
+}
+
+/// Reads as its inner reader does; a read that reaches the last byte puts
+/// the replacement (once) when it has yielded its bytes.
+struct ReplaceAfterLastByte {
+    inner: Arc<dyn media_streamer::representation::RangeReader>,
+    size: u64,
+    client: aws_sdk_s3::Client,
+    replacement: Replacement,
+}
+
+impl media_streamer::representation::RangeReader for ReplaceAfterLastByte {
+    fn read(
+        &self,
+        range: media_streamer::protocol::range::ByteRange,
+    ) -> std::pin::Pin<
+        Box<
+            dyn futures_util::Stream<
+                    Item = Result<Bytes, media_streamer::representation::SourceError>,
+                > + Send,
+        >,
+    > {
+        use futures_util::StreamExt;
+        let stream = self.inner.read(range);
+        if range.last + 1 != self.size {
+            return stream;
+        }
+        let (client, replacement) = (self.client.clone(), Arc::clone(&self.replacement));
+        let replace = futures_util::stream::once(async move {
+            let taken = replacement.lock().unwrap().take();
+            if let Some((key, bytes)) = taken {
+                client
+                    .put_object()
+                    .bucket(BUCKET)
+                    .key(key)
+                    .content_type("image/jpeg")
+                    .body(ByteStream::from(bytes))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+        .filter_map(|()| async { None });
+        Box::pin(stream.chain(replace))
+    }
+}
+
+/// The race with a replaced source under a store: a render that read the
+/// old version whole before the source was replaced, and stores after, keeps
+/// its bytes under the old version's name only (its edge copy is removed,
+/// not left for CloudFront to serve); the next request renders the new
+/// version, and that render removes the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_render_of_a_replaced_source_is_never_served_for_the_new_one() {
+    let s3 = S3Server::start().await;
+    let s3_client = client(&s3.endpoint());
+    s3_client
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
+    s3_client
+        .put_object()
+        .bucket(BUCKET)
+        .key("cat.jpg")
+        .content_type("image/jpeg")
+        .body(ByteStream::from(fixture_image("orient-6.jpg")))
+        .send()
+        .await
+        .unwrap();
+    let source = Arc::new(ReplacedOnceRead {
+        inner: Arc::new(S3Source::new(s3_client.clone(), BUCKET, "", None)),
+        client: s3_client.clone(),
+        replacement: Arc::new(std::sync::Mutex::new(Some((
+            "cat.jpg".to_owned(),
+            fixture_image("orient-1.jpg"),
+        )))),
+    });
+    let images = ImageSettings {
+        store: Some(DerivedStore::S3 {
+            bucket: Bucket::new(s3_client.clone(), BUCKET),
+            prefix: "_derived/".to_owned(),
+        }),
+        // Behind CloudFront: an edge copy is kept too.
+        derived_paths: true,
+        recheck_after: Duration::ZERO,
+        ..ImageSettings::default()
+    };
+    let (server, renderer) = serve(source, images).await;
+    let target = "/cat.jpg?w=32&fmt=webp";
+    let edge_copy = format!(
+        "_derived/cat.jpg/w=32,fmt=webp,e={}",
+        media_streamer::image::ENGINE_VERSION
+    );
+    let listed = || async {
+        let listing = s3_client
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .prefix("_derived/cat.jpg/")
+            .send()
+            .await
+            .unwrap();
+        let mut keys: Vec<String> = listing
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect();
+        keys.sort();
+        keys
+    };
+    let delete_copy = format!("DELETE /{BUCKET}/{edge_copy}?x-id=DeleteObject");
+
+    // The render of the old version: the answer is the old version's (what
+    // was there when the request came), and the source is replaced before
+    // the render is stored.
+    let before = s3.requests().len();
+    let old = send(server.addr, "GET", target, &[]).await;
+    assert_eq!(old.status, 200);
+    for _ in 0..50 {
+        if s3.requests()[before..]
+            .iter()
+            .any(|r| r.starts_with(&delete_copy))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let requests = s3.requests()[before..].to_vec();
+    println!("S3 requests of the render that raced the replacement: {requests:?}");
+    assert!(
+        requests.iter().any(|r| r.starts_with(&delete_copy)),
+        "{requests:?}"
+    );
+    // Kept under the old version's name only: no copy the edge would serve.
+    let kept = listed().await;
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].starts_with(&format!("{edge_copy},s=")), "{kept:?}");
+
+    // The next request is of the new version: another ETag, other bytes, a
+    // render; the old version's derivative goes, the new one's edge copy is
+    // kept.
+    let new = send(server.addr, "GET", target, &[]).await;
+    assert_eq!(new.status, 200);
+    assert_ne!(new.header("etag"), old.header("etag"));
+    assert_ne!(new.body, old.body);
+    assert_eq!(renderer.renders(), 2);
+    let mut now = listed().await;
+    for _ in 0..50 {
+        if now.len() == 2 && !now.contains(&kept[0]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        now = listed().await;
+    }
+    assert_eq!(now.len(), 2, "{now:?}");
+    assert!(!now.contains(&kept[0]), "{now:?}");
+    assert!(now.contains(&edge_copy), "{now:?}");
+    let copy = s3_client
+        .get_object()
+        .bucket(BUCKET)
+        .key(&edge_copy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(copy.body.collect().await.unwrap().into_bytes(), new.body);
+    server.stop().await.unwrap();
+    s3.stop().await;
 }

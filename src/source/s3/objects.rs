@@ -1,6 +1,6 @@
 //! Whole objects by key, for what this server keeps in a bucket itself (the
 //! derived store): one GetObject, PutObject or DeleteObject each, the bytes
-//! in memory. Served objects are read by range in `read.rs`, never whole.
+//! in memory, and the keys under a prefix (one ListObjectsV2 page). Served objects are read by range in `read.rs`, never whole.
 
 use std::collections::HashMap;
 use std::io;
@@ -103,6 +103,24 @@ impl Bucket {
             .await
             .map_err(|e| self.failed("DeleteObject", key, &e))?;
         Ok(())
+    }
+
+    /// The keys that start with `prefix`, at most 1,000 (one
+    /// ListObjectsV2 page).
+    pub async fn keys_starting(&self, prefix: &str) -> Result<Vec<String>, SourceError> {
+        let output = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.name)
+            .prefix(prefix)
+            .send()
+            .await
+            .map_err(|e| self.failed("ListObjectsV2", prefix, &e))?;
+        Ok(output
+            .contents()
+            .iter()
+            .filter_map(|object| object.key().map(str::to_owned))
+            .collect())
     }
 
     fn failed(
