@@ -771,6 +771,46 @@ async fn the_edge_checks_a_derivative_link_over_its_canonical_parameters() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// After a first GET of a derived path (the S3 requests from `before` on):
+/// the function's name (`keys[0]`, with the source's version) was missed,
+/// then written, and the edge's copy (`keys[1]`) after it (waited for, up to
+/// 5 s); both hold `body`.
+async fn stored_twice(
+    s3: &S3Server,
+    s3_client: &aws_sdk_s3::Client,
+    before: usize,
+    keys: [&String; 2],
+    body: &[u8],
+) {
+    let put_copy = format!("PUT /{BUCKET}/{}?", keys[1]);
+    for _ in 0..50 {
+        if s3.requests()[before..]
+            .iter()
+            .any(|r| r.starts_with(&put_copy))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let requests = s3.requests()[before..].to_vec();
+    println!("S3 requests of the first GET: {requests:?}");
+    let missed = format!("GET /{BUCKET}/{}?x-id=GetObject 404", keys[0]);
+    assert!(requests.contains(&missed), "{requests:?}");
+    for key in keys {
+        let put = format!("PUT /{BUCKET}/{key}?");
+        assert!(requests.iter().any(|r| r.starts_with(&put)), "{requests:?}");
+        let stored = s3_client
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        let stored = stored.body.collect().await.unwrap().into_bytes();
+        assert_eq!(stored, body, "what was stored at {key} is what was sent");
+    }
+}
+
 /// The function's own name of the derivative stored at `edge_key` (the
 /// edge's name, under the derived prefix) for the current version of the
 /// source object `source_key`: `,s=` and a hash of its ETag after it.
@@ -836,44 +876,15 @@ async fn derived_paths_render_once_and_read_back() {
         None,
         "the Accept class is in the path"
     );
-    // The store is written beside the answer, then the edge's copy: wait
-    // (up to 5 s) for it.
-    let put = format!("PUT /{BUCKET}/{versioned_key}?");
-    let put_copy = format!("PUT /{BUCKET}/{stored_key}?");
-    for _ in 0..50 {
-        if s3.requests()[before..]
-            .iter()
-            .any(|r| r.starts_with(&put_copy))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let requests = s3.requests()[before..].to_vec();
-    println!("S3 requests of the first GET: {requests:?}");
-    assert!(
-        requests.contains(&format!("{get_stored} 404")),
-        "{requests:?}"
-    );
-    assert!(requests.iter().any(|r| r.starts_with(&put)), "{requests:?}");
-    assert!(
-        requests.iter().any(|r| r.starts_with(&put_copy)),
-        "{requests:?}"
-    );
-    for key in [&versioned_key, &stored_key] {
-        let stored = s3_client
-            .get_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
-        let stored = stored.body.collect().await.unwrap().into_bytes();
-        assert_eq!(
-            stored, first.body,
-            "what was stored at {key} is what was sent"
-        );
-    }
+    // The store is written beside the answer, then the edge's copy.
+    stored_twice(
+        &s3,
+        &s3_client,
+        before,
+        [&versioned_key, &stored_key],
+        &first.body,
+    )
+    .await;
 
     // The same bytes and ETag as the query request.
     let by_query = send(server.addr, "GET", "/photos/cat.jpg?w=32&fmt=webp", &[]).await;
@@ -1013,42 +1024,14 @@ async fn a_frame_s_derived_path_renders_stores_and_reads_back() {
     assert_eq!(&first.body[..3], b"\xff\xd8\xff", "a JPEG");
     let picture = image::load_from_memory(&first.body).unwrap();
     assert_eq!((picture.width(), picture.height()), (32, 24));
-    let put = format!("PUT /{BUCKET}/{versioned_key}?");
-    let put_copy = format!("PUT /{BUCKET}/{stored_key}?");
-    for _ in 0..50 {
-        if s3.requests()[before..]
-            .iter()
-            .any(|r| r.starts_with(&put_copy))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let requests = s3.requests()[before..].to_vec();
-    println!("S3 requests of the first GET: {requests:?}");
-    assert!(
-        requests.contains(&format!("{get_stored} 404")),
-        "{requests:?}"
-    );
-    assert!(requests.iter().any(|r| r.starts_with(&put)), "{requests:?}");
-    assert!(
-        requests.iter().any(|r| r.starts_with(&put_copy)),
-        "{requests:?}"
-    );
-    for key in [&versioned_key, &stored_key] {
-        let stored = s3_client
-            .get_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
-        let stored = stored.body.collect().await.unwrap().into_bytes();
-        assert_eq!(
-            stored, first.body,
-            "what was stored at {key} is what was sent"
-        );
-    }
+    stored_twice(
+        &s3,
+        &s3_client,
+        before,
+        [&versioned_key, &stored_key],
+        &first.body,
+    )
+    .await;
 
     // The same bytes and ETag as the query request, in either spelling.
     for query in ["frame=1&w=32&fmt=jpeg", "fmt=jpeg&w=32&frame=1.000"] {

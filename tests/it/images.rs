@@ -17,7 +17,7 @@ use media_streamer::source::Source;
 
 use crate::client::send;
 use crate::fixture::{default_local, pattern, settings, TestServer};
-use crate::s3::{client, S3Server, BUCKET};
+use crate::s3::{bucket_with, S3Server, BUCKET};
 
 fn fixture_image(name: &str) -> Vec<u8> {
     std::fs::read(
@@ -326,13 +326,7 @@ fn stored_versions(dir: &Path, canonical: &str) -> Vec<std::path::PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_s3_store_costs_a_new_process_one_head_and_one_get() {
     let s3 = S3Server::start().await;
-    let s3_client = client(&s3.endpoint());
-    s3_client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
+    let s3_client = bucket_with(&s3, vec![]).await;
     let put = |bytes: Vec<u8>| {
         s3_client
             .put_object()
@@ -470,13 +464,7 @@ async fn an_s3_store_costs_a_new_process_one_head_and_one_get() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_s3_store_keeps_each_derivative_whole_with_its_cache_control() {
     let s3 = S3Server::start().await;
-    let s3_client = client(&s3.endpoint());
-    s3_client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
+    let s3_client = bucket_with(&s3, vec![]).await;
     let store = DerivedStore::S3 {
         bucket: Bucket::new(s3_client.clone(), BUCKET),
         prefix: "_derived/".to_owned(),
@@ -514,13 +502,7 @@ async fn an_s3_store_keeps_each_derivative_whole_with_its_cache_control() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_derivative_carries_its_source_s_cache_control_rendered_and_stored() {
     let s3 = S3Server::start().await;
-    let s3_client = client(&s3.endpoint());
-    s3_client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
+    let s3_client = bucket_with(&s3, vec![]).await;
     // (key, the source's Cache-Control, what its derivatives must carry)
     let cases = [
         (
@@ -1010,22 +992,8 @@ impl media_streamer::representation::RangeReader for ReplaceAfterLastByte {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_render_of_a_replaced_source_is_never_served_for_the_new_one() {
     let s3 = S3Server::start().await;
-    let s3_client = client(&s3.endpoint());
-    s3_client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
-    s3_client
-        .put_object()
-        .bucket(BUCKET)
-        .key("cat.jpg")
-        .content_type("image/jpeg")
-        .body(ByteStream::from(fixture_image("orient-6.jpg")))
-        .send()
-        .await
-        .unwrap();
+    let original = fixture_image("orient-6.jpg");
+    let s3_client = bucket_with(&s3, vec![("cat.jpg", "image/jpeg", original)]).await;
     let source = Arc::new(ReplacedOnceRead {
         inner: Arc::new(S3Source::new(s3_client.clone(), BUCKET, "", None)),
         client: s3_client.clone(),
