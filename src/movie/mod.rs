@@ -374,3 +374,140 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| SourceError::Io(std::io::Error::other(e)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::conditional::{EntityTag, Validators};
+    use crate::protocol::range::ByteRange;
+    use crate::representation::BodyStream;
+
+    /// A file in memory, read by range; or, `stalled`, a read that never
+    /// yields (a store that hangs, a request that will leave).
+    struct Memory {
+        bytes: Bytes,
+        stalled: bool,
+    }
+
+    impl RangeReader for Memory {
+        fn read(&self, range: ByteRange) -> BodyStream {
+            if self.stalled {
+                return Box::pin(futures_util::stream::pending());
+            }
+            let chunk = self
+                .bytes
+                .slice(range.first as usize..range.last as usize + 1);
+            Box::pin(futures_util::stream::once(async move { Ok(chunk) }))
+        }
+    }
+
+    fn movie() -> Bytes {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/video/moov-at-end.mp4"
+        );
+        Bytes::from(std::fs::read(path).unwrap())
+    }
+
+    fn described(size: u64) -> Description {
+        Description {
+            size,
+            validators: Validators {
+                etag: EntityTag::strong("v1").unwrap(),
+                last_modified: None,
+            },
+            content_type: "video/mp4".into(),
+            cache_control: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_that_leaves_hands_the_index_to_the_next() {
+        let bytes = movie();
+        let index = MovieIndex::new(MovieIndexSettings::default());
+        let source = described(bytes.len() as u64);
+        let stalled = Memory {
+            bytes: bytes.clone(),
+            stalled: true,
+        };
+        // The first request's read hangs; it leaves (its future dropped).
+        let left = tokio::time::timeout(
+            Duration::from_millis(50),
+            index.get("a.mp4", &source, &stalled),
+        )
+        .await;
+        assert!(left.is_err(), "the stalled read cannot finish");
+        // The next one makes the index itself, and later ones share it.
+        let reader = Memory {
+            bytes,
+            stalled: false,
+        };
+        let indexed = index.get("a.mp4", &source, &reader).await.unwrap();
+        assert!(indexed.movie.is_ok() && indexed.faststart.is_some());
+        let again = index.get("a.mp4", &source, &stalled).await.unwrap();
+        assert!(Arc::ptr_eq(&indexed, &again), "from the cache: no read");
+        assert_eq!(index.made(), 2);
+        assert!(index
+            .flights
+            .lock()
+            .unwrap()
+            .values()
+            .all(|f| f.strong_count() == 0));
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_make_one_index() {
+        let bytes = movie();
+        let index = MovieIndex::new(MovieIndexSettings::default());
+        let source = described(bytes.len() as u64);
+        let reader = Memory {
+            bytes,
+            stalled: false,
+        };
+        let all =
+            futures_util::future::join_all((0..8).map(|_| index.get("a.mp4", &source, &reader)))
+                .await;
+        assert!(all
+            .iter()
+            .all(|i| i.as_ref().is_ok_and(|i| i.movie.is_ok())));
+        assert_eq!(index.made(), 1);
+    }
+
+    #[test]
+    fn says_why_an_index_holds_no_movie() {
+        let header = |kind: &[u8; 4], offset: u64, size: u64| BoxHeader {
+            kind: *kind,
+            offset,
+            header_len: 8,
+            size,
+        };
+        let read = |boxes: Vec<BoxHeader>, error: Option<&str>| ReadIndex {
+            boxes,
+            moov: None,
+            error: error.map(str::to_owned),
+        };
+        let cases = [
+            (
+                read(Vec::new(), Some("cut short")),
+                MovieError::Boxes("cut short".into()),
+            ),
+            (
+                read(vec![header(b"ftyp", 0, 32), header(b"mdat", 32, 100)], None),
+                MovieError::NoMoov,
+            ),
+            (
+                read(vec![header(b"moov", 0, 16), header(b"moov", 16, 16)], None),
+                MovieError::SeveralMoov,
+            ),
+            (
+                read(vec![header(b"moov", 0, MAX_MOOV_BYTES + 1)], None),
+                MovieError::MoovTooLarge(MAX_MOOV_BYTES + 1),
+            ),
+        ];
+        for (read, error) in cases {
+            let indexed = IndexedMovie::build(1000, read, MAX_MOOV_BYTES);
+            assert_eq!(indexed.movie.unwrap_err(), error);
+            assert!(indexed.faststart.is_none());
+        }
+    }
+}
