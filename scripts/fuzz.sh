@@ -9,7 +9,7 @@
 # If-Range), signature, params (the image parameters), mp4 (any bytes as an
 # MP4: box listing, faststart rewrite, movie and frame plans), image_header
 # (the image probe and the JPEG segment walk), exif, avcc (avcC and its SPS,
-# the checks before decoding), layout (a kept faststart layout read back).
+# the checks before decoding), layout (a kept movie index read back).
 # Inputs that
 # find something are kept in
 # fuzz/artifacts/TARGET/; the corpus grows in fuzz/corpus/TARGET/ from the

@@ -1,5 +1,5 @@
 #![no_main]
-//! Any bytes as a movie's layout kept in the derived store (another process
+//! Any bytes as a movie index kept in the derived store (another process
 //! wrote it, or something else did): reading it back never panics, and a
 //! layout taken describes a rewrite whose segments tile each range asked
 //! and read only bytes of the source (of the size the layout was checked
