@@ -250,7 +250,6 @@ impl Representation for ImageDerivative {
         StoreCapabilities::DescribeThenRead
     }
 
-    /// The stored derivative where there is a current one, else a render.
     /// The stored derivative of the source's version where there is one,
     /// else a render. The version is the one described within
     /// `recheck_after` (S3 stores: no HeadObject then), else described now.

@@ -183,16 +183,18 @@ fn seconds(d: Duration) -> String {
 }
 
 /// Reads the source and renders it on the blocking pool in `worker`'s place,
-/// and keeps the result in the derived store.
+/// and keeps the result in the derived store. The edge's copy and the
+/// removal of other versions follow in the background: the requests
+/// waiting for the render, and its place in the queue, do not wait for them.
 pub(super) async fn render(
     renderer: &Renderer,
     id: &DerivativeId,
     name: &str,
     source: Description,
-    reader: Arc<dyn RangeReader>,
+    pinned: Arc<dyn RangeReader>,
     worker: Worker,
 ) -> Result<StoredDerivative, SourceError> {
-    let reader = reader.as_ref();
+    let reader = pinned.as_ref();
     let rendered = match id.params.frame_ms {
         Some(ms) => super::frame::render_frame(renderer, id, ms, &source, reader, worker).await?,
         None => render_image(renderer, id, &source, reader, worker).await?,
@@ -211,10 +213,14 @@ pub(super) async fn render(
         renderer.remember(name, &derivative);
         match store.put(name, &derivative).await {
             Ok(()) => {
-                if renderer.settings.derived_paths {
-                    keep_edge_copy(store, &id.stored_name(), &derivative, reader).await;
-                }
-                remove_other_versions(store, &id.stored_name(), name).await;
+                let (store, edge_name, kept) = (store.clone(), id.stored_name(), name.to_owned());
+                let (copy, edge) = (derivative.clone(), renderer.settings.derived_paths);
+                tokio::spawn(async move {
+                    if edge {
+                        keep_edge_copy(&store, &edge_name, &copy, pinned.as_ref()).await;
+                    }
+                    remove_other_versions(&store, &edge_name, &kept).await;
+                });
             }
             Err(e) => tracing::warn!(name, error = %e, "a derivative could not be stored"),
         }

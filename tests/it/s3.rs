@@ -107,6 +107,19 @@ impl S3Server {
             .collect()
     }
 
+    /// The requests answered from the `from`-th on, once one of them
+    /// starts with `start` (waited for up to 5 s: what the server does in
+    /// the background after its answer).
+    pub async fn wait_for(&self, from: usize, start: &str) -> Vec<String> {
+        for _ in 0..50 {
+            if self.requests()[from..].iter().any(|r| r.starts_with(start)) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        self.requests()[from..].to_vec()
+    }
+
     pub async fn stop(mut self) {
         self.child.kill().await.unwrap();
     }
