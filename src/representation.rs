@@ -27,6 +27,17 @@ pub trait RangeReader: Send + Sync {
     fn read(&self, range: ByteRange) -> BodyStream;
 }
 
+/// Runs `work` (file-system calls, or CPU work such as parsing a movie's
+/// index) on the blocking pool, off the event loops; a panic in it is an
+/// `Io` failure of the request, not of the process.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, SourceError> + Send + 'static,
+) -> Result<T, SourceError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| SourceError::Io(std::io::Error::other(e)))?
+}
+
 /// The `len` bytes of `reader` at `offset`, all of them, in memory; fewer or
 /// more than that is [`SourceError::Changed`] (the version read is not the
 /// one described).

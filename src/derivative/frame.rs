@@ -16,7 +16,7 @@ use crate::image;
 use crate::movie::{IndexedMovie, MovieError};
 use crate::mp4::{self, FrameError};
 use crate::protocol::description::Description;
-use crate::representation::{read_exact, RangeReader, SourceError};
+use crate::representation::{blocking, read_exact, RangeReader, SourceError};
 use crate::video;
 
 /// The largest `moov` read for a frame; a larger one is refused (422).
@@ -175,15 +175,6 @@ fn decode_run(
         }
     }
     Ok((run, rank))
-}
-
-/// Runs CPU work on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, SourceError> + Send + 'static,
-) -> Result<T, SourceError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| SourceError::Io(std::io::Error::other(e)))?
 }
 
 fn unreadable(e: &MovieError) -> SourceError {

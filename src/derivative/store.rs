@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use crate::representation::SourceError;
+use crate::representation::{blocking, SourceError};
 use crate::source::s3::{Bucket, WholeObject};
 
 /// What is kept of one derivative.
@@ -60,9 +60,7 @@ impl DerivedStore {
         match self {
             DerivedStore::Dir(root) => {
                 let (bytes, meta) = (root.join(name), meta_path(root, name));
-                tokio::task::spawn_blocking(move || read_pair(&bytes, &meta))
-                    .await
-                    .map_err(|e| SourceError::Io(io::Error::other(e)))?
+                blocking(move || read_pair(&bytes, &meta)).await
             }
             DerivedStore::S3 { bucket, prefix } => {
                 let object = match bucket.get(&format!("{prefix}{name}")).await {
@@ -104,10 +102,10 @@ impl DerivedStore {
                 let meta = DirMeta::of(derivative, &modified)?;
                 let (path, meta_path) = (root.join(name), meta_path(root, name));
                 let bytes = derivative.bytes.clone();
-                tokio::task::spawn_blocking(move || write_pair(&path, &bytes, &meta_path, &meta))
-                    .await
-                    .map_err(|e| SourceError::Io(io::Error::other(e)))?
-                    .map_err(SourceError::Io)
+                blocking(move || {
+                    write_pair(&path, &bytes, &meta_path, &meta).map_err(SourceError::Io)
+                })
+                .await
             }
             DerivedStore::S3 { bucket, prefix } => {
                 let object = WholeObject {
@@ -153,7 +151,7 @@ impl DerivedStore {
                 let (dir, file_start) = start.rsplit_once('/').unwrap_or(("", start));
                 let (path, dir, file_start) =
                     (root.join(dir), dir.to_owned(), file_start.to_owned());
-                tokio::task::spawn_blocking(move || {
+                blocking(move || {
                     let entries = match std::fs::read_dir(path) {
                         Ok(entries) => entries,
                         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -176,7 +174,6 @@ impl DerivedStore {
                         .collect())
                 })
                 .await
-                .map_err(|e| SourceError::Io(io::Error::other(e)))?
             }
             DerivedStore::S3 { bucket, prefix } => {
                 let keys = bucket.keys_starting(&format!("{prefix}{start}")).await?;

@@ -23,7 +23,7 @@ use crate::bounded::BoundedMap;
 use crate::derivative::store::{DerivedStore, StoredDerivative};
 use crate::mp4::{self, BoxHeader, Faststart, Layout, Movie};
 use crate::protocol::description::Description;
-use crate::representation::{read_exact, RangeReader, SourceError};
+use crate::representation::{blocking, read_exact, RangeReader, SourceError};
 
 mod kept;
 pub use kept::rewrite_kept;
@@ -274,7 +274,7 @@ impl MovieIndex {
                 read
             }
         };
-        let indexed = blocking(move || IndexedMovie::build(size, read, max_faststart)).await?;
+        let indexed = blocking(move || Ok(IndexedMovie::build(size, read, max_faststart))).await?;
         let indexed = Arc::new(indexed);
         if let Ok(mut cache) = self.cache.lock() {
             let entry = Entry {
@@ -364,15 +364,6 @@ async fn read_index(reader: &dyn RangeReader, size: u64) -> Result<ReadIndex, So
         moov,
         error: None,
     })
-}
-
-/// Runs CPU work on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, SourceError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| SourceError::Io(std::io::Error::other(e)))
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::protocol::description::Description;
 use crate::protocol::key::ObjectKey;
 use crate::protocol::media_type::content_type_for;
 use crate::protocol::range::ByteRange;
-use crate::representation::{BodyStream, Opened, RangeReader, SourceError};
+use crate::representation::{blocking, BodyStream, Opened, RangeReader, SourceError};
 
 /// Bytes read from disk per step: large enough that the per-read cost is small
 /// against the copy, small enough that a slow client pins little memory.
@@ -382,15 +382,6 @@ fn read_range(file: Arc<File>, range: ByteRange, held: Arc<HeldBytes>) -> BodySt
             )))
         },
     ))
-}
-
-/// Runs blocking file-system work on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, SourceError> + Send + 'static,
-) -> Result<T, SourceError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| SourceError::Io(io::Error::other(e)))?
 }
 
 /// Reads exactly `len` bytes at `offset` into a new buffer that is never
